@@ -1,0 +1,384 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is a node's resolved configuration: defaults applied, environment
+// overrides and secrets resolved. Field comments give the YAML key where it is
+// not the obvious snake_case of the field name.
+type Config struct {
+	Listen     string // Postgres protocol; "" is not allowed
+	HTTPListen string // admin API and /metrics; "" disables the HTTP server
+	DataDir    string
+	NodeID     string
+	TLS        *TLS // nil: clients cannot use TLS
+	BackendTLS BackendTLS
+	Users      []User
+	Shards     []Shard
+	Pool       Pool
+	Limits     Limits
+	Log        Log
+}
+
+// User is a client login. Clients authenticate against Name/Password with
+// SCRAM-SHA-256 (or not at all when Trust); the proxy then logs into the
+// backends as BackendUser/BackendPassword, so an application's role on the
+// shards can differ from the name it uses at the proxy.
+type User struct {
+	Name     string
+	Password string
+	Trust    bool // no password asked of the client
+	Admin    bool // may use the admin console and API
+	// BackendUser defaults to Name, BackendPassword to Password (empty for a
+	// trust user: the backends must then trust it too).
+	BackendUser     string
+	BackendPassword string
+}
+
+// Shard is one PostgreSQL primary and its streaming replicas. Addresses are
+// host:port; every shard serves the same database names and roles.
+type Shard struct {
+	ID       string   `mapstructure:"id"`
+	Primary  string   `mapstructure:"primary"`
+	Replicas []string `mapstructure:"replicas"`
+}
+
+// TLS is the certificate the proxy presents to clients.
+type TLS struct {
+	Cert string `mapstructure:"cert"`
+	Key  string `mapstructure:"key"`
+}
+
+// Backend TLS modes, with libpq's sslmode meanings.
+const (
+	BackendTLSDisable    = "disable"
+	BackendTLSRequire    = "require"     // encrypt, do not verify the server
+	BackendTLSVerifyFull = "verify-full" // encrypt, verify chain and host name
+)
+
+// BackendTLS says how the proxy talks to the shards.
+type BackendTLS struct {
+	Mode string `mapstructure:"mode"`
+	// CA is a PEM bundle for verify-full; empty means the system roots.
+	CA string `mapstructure:"ca"`
+}
+
+// Pool modes.
+const (
+	PoolTransaction = "transaction" // a server connection per transaction
+	PoolSession     = "session"     // a server connection per client session
+)
+
+// Pool sizes and ages the server connections. A zero duration means no limit.
+type Pool struct {
+	Mode string `mapstructure:"mode"`
+	// Size is server connections per backend, database and user, per node.
+	Size              int           `mapstructure:"size"`
+	WaitTimeout       time.Duration `mapstructure:"wait_timeout"`
+	ServerIdleTimeout time.Duration `mapstructure:"server_idle_timeout"`
+	ServerLifetime    time.Duration `mapstructure:"server_lifetime"`
+	// PreparedStatementsPerServer bounds the LRU of statements the proxy
+	// prepares on each server connection; 0 turns the cache off.
+	PreparedStatementsPerServer int `mapstructure:"prepared_statements"`
+}
+
+// Limits protect the proxy and the shards from clients. A zero duration means
+// no limit.
+type Limits struct {
+	MaxClientConnections   int
+	QueryTimeout           time.Duration
+	IdleTransactionTimeout time.Duration
+	ClientLoginTimeout     time.Duration
+	MaxMessageSize         int64         // bytes; YAML accepts "64MiB", "512kB", plain numbers
+	ShutdownTimeout        time.Duration // how long SIGTERM waits for clients to finish
+	TCPKeepalive           time.Duration // keepalive period on client and server sockets; 0 disables
+}
+
+// Log levels and formats.
+const (
+	LogDebug = "debug"
+	LogInfo  = "info"
+	LogWarn  = "warn"
+	LogError = "error"
+
+	LogText = "text"
+	LogJSON = "json"
+)
+
+// Log chooses what the node logs and how.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Bounds on the message size: below a few kilobytes ordinary queries fail in
+// confusing ways, and PostgreSQL itself cannot take a message of 1 GiB or more.
+const (
+	minMessageSize = 4 << 10
+	maxMessageSize = 1<<30 - 1
+)
+
+// Default returns the configuration used for every key the file leaves out.
+// It has no users or shards, so it does not validate on its own.
+func Default() *Config {
+	return &Config{
+		Listen:     "127.0.0.1:6432",
+		HTTPListen: "127.0.0.1:9187",
+		DataDir:    "./shardproxy-data",
+		NodeID:     "n1",
+		BackendTLS: BackendTLS{Mode: BackendTLSDisable},
+		Pool: Pool{
+			Mode:                        PoolTransaction,
+			Size:                        20,
+			WaitTimeout:                 30 * time.Second,
+			ServerIdleTimeout:           10 * time.Minute,
+			ServerLifetime:              time.Hour,
+			PreparedStatementsPerServer: 1000,
+		},
+		Limits: Limits{
+			MaxClientConnections: 10000,
+			ClientLoginTimeout:   15 * time.Second,
+			MaxMessageSize:       64 << 20,
+			ShutdownTimeout:      30 * time.Second,
+			TCPKeepalive:         15 * time.Second,
+		},
+		Log: Log{Level: LogInfo, Format: LogText},
+	}
+}
+
+// Validate reports every problem it finds, each naming its YAML key, so an
+// operator fixes the file in one pass rather than one error per restart. It
+// checks that the TLS files exist, since a missing certificate found at the
+// first client's handshake is much harder to diagnose.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	if err := checkListen(c.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	if c.HTTPListen != "" {
+		if err := checkListen(c.HTTPListen); err != nil {
+			bad("http_listen", "%v", err)
+		}
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if err := checkName(c.NodeID); err != nil {
+		bad("node_id", "%v", err)
+	}
+
+	if c.TLS != nil {
+		checkFile(bad, "tls.cert", c.TLS.Cert)
+		checkFile(bad, "tls.key", c.TLS.Key)
+	}
+	switch c.BackendTLS.Mode {
+	case BackendTLSDisable, BackendTLSRequire:
+		// A CA with a mode that does not verify would let the operator
+		// believe the shards' certificates are checked when they are not.
+		if c.BackendTLS.CA != "" {
+			bad("backend_tls.ca", "is only used with mode %s (mode is %s)", BackendTLSVerifyFull, c.BackendTLS.Mode)
+		}
+	case BackendTLSVerifyFull:
+		if c.BackendTLS.CA != "" {
+			checkFile(bad, "backend_tls.ca", c.BackendTLS.CA)
+		}
+	default:
+		bad("backend_tls.mode", "%q is not one of %s, %s, %s", c.BackendTLS.Mode, BackendTLSDisable, BackendTLSRequire, BackendTLSVerifyFull)
+	}
+
+	c.validateUsers(bad)
+	c.validateShards(bad)
+
+	switch c.Pool.Mode {
+	case PoolTransaction, PoolSession:
+	default:
+		bad("pool.mode", "%q is not one of %s, %s", c.Pool.Mode, PoolTransaction, PoolSession)
+	}
+	if c.Pool.Size < 1 {
+		bad("pool.size", "must be at least 1, got %d", c.Pool.Size)
+	}
+	if c.Pool.PreparedStatementsPerServer < 0 {
+		bad("pool.prepared_statements", "must not be negative, got %d", c.Pool.PreparedStatementsPerServer)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"pool.wait_timeout", c.Pool.WaitTimeout},
+		{"pool.server_idle_timeout", c.Pool.ServerIdleTimeout},
+		{"pool.server_lifetime", c.Pool.ServerLifetime},
+		{"limits.query_timeout", c.Limits.QueryTimeout},
+		{"limits.idle_transaction_timeout", c.Limits.IdleTransactionTimeout},
+		{"limits.client_login_timeout", c.Limits.ClientLoginTimeout},
+		{"limits.shutdown_timeout", c.Limits.ShutdownTimeout},
+		{"limits.tcp_keepalive", c.Limits.TCPKeepalive},
+	} {
+		if d.v < 0 {
+			bad(d.key, "must not be negative, got %s", d.v)
+		}
+	}
+
+	if c.Limits.MaxClientConnections < 1 {
+		bad("limits.max_client_connections", "must be at least 1, got %d", c.Limits.MaxClientConnections)
+	}
+	if c.Limits.MaxMessageSize < minMessageSize || c.Limits.MaxMessageSize > maxMessageSize {
+		bad("limits.max_message_size", "must be between %d (4KiB) and %d bytes (1GiB-1), got %d",
+			minMessageSize, maxMessageSize, c.Limits.MaxMessageSize)
+	}
+
+	switch c.Log.Level {
+	case LogDebug, LogInfo, LogWarn, LogError:
+	default:
+		bad("log.level", "%q is not one of %s, %s, %s, %s", c.Log.Level, LogDebug, LogInfo, LogWarn, LogError)
+	}
+	switch c.Log.Format {
+	case LogText, LogJSON:
+	default:
+		bad("log.format", "%q is not one of %s, %s", c.Log.Format, LogText, LogJSON)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateUsers(bad func(key, format string, args ...any)) {
+	if len(c.Users) == 0 {
+		bad("users", "at least one user is required")
+	}
+	seen := make(map[string]int, len(c.Users))
+	for i, u := range c.Users {
+		key := fmt.Sprintf("users[%d]", i)
+		if u.Name == "" {
+			bad(key+".name", "must not be empty")
+		} else if j, dup := seen[u.Name]; dup {
+			bad(key+".name", "user %q is already defined at users[%d]", u.Name, j)
+		} else {
+			seen[u.Name] = i
+		}
+		switch {
+		case u.Trust && u.Password != "":
+			bad(key, "user %q has both trust: true and a password; use one", u.Name)
+		case !u.Trust && u.Password == "":
+			bad(key, "user %q has no password: set password, password_env or password_file, or trust: true", u.Name)
+		}
+		if u.BackendUser == "" {
+			bad(key+".backend_user", "must not be empty")
+		}
+	}
+}
+
+func (c *Config) validateShards(bad func(key, format string, args ...any)) {
+	if len(c.Shards) == 0 {
+		bad("shards", "at least one shard is required")
+	}
+	ids := make(map[string]int, len(c.Shards))
+	// Two shards on one server would be one database (the client's database
+	// name is used on every backend): rows would be duplicated or lost.
+	addrs := make(map[string]string)
+	useAddr := func(key, addr, owner string) {
+		if err := checkBackendAddr(addr); err != nil {
+			bad(key, "%v", err)
+			return
+		}
+		if prev, dup := addrs[addr]; dup {
+			bad(key, "%s is already used by %s", addr, prev)
+			return
+		}
+		addrs[addr] = owner
+	}
+	for i, s := range c.Shards {
+		key := fmt.Sprintf("shards[%d]", i)
+		if err := checkName(s.ID); err != nil {
+			bad(key+".id", "%v", err)
+		} else if j, dup := ids[s.ID]; dup {
+			bad(key+".id", "shard %q is already defined at shards[%d]", s.ID, j)
+		} else {
+			ids[s.ID] = i
+		}
+		useAddr(key+".primary", s.Primary, fmt.Sprintf("shards[%d] (%s)", i, s.ID))
+		for j, r := range s.Replicas {
+			useAddr(fmt.Sprintf("%s.replicas[%d]", key, j), r, fmt.Sprintf("shards[%d] (%s)", i, s.ID))
+		}
+	}
+}
+
+// checkName keeps node and shard ids to characters that survive every place
+// they end up: Raft peer lists (n1@host:port), SQL hints (/* shard: s1 */),
+// metric labels, Kubernetes names.
+func checkName(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return fmt.Errorf("%q may contain only letters, digits, '-', '_' and '.'", s)
+		}
+	}
+	return nil
+}
+
+// checkListen accepts an empty host (all interfaces) and port 0 (any free
+// port, which tests use).
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if _, err := parsePort(port); err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	return nil
+}
+
+// checkBackendAddr needs a host and a real port: the proxy dials it.
+func checkBackendAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", addr)
+	}
+	p, err := parsePort(port)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	if p == 0 {
+		return fmt.Errorf("%q: port 0 cannot be dialled", addr)
+	}
+	return nil
+}
+
+func parsePort(s string) (int, error) {
+	p, err := strconv.Atoi(s)
+	if err != nil || p < 0 || p > 65535 {
+		return 0, fmt.Errorf("port %q is not a number from 0 to 65535", s)
+	}
+	return p, nil
+}
+
+func checkFile(bad func(key, format string, args ...any), key, path string) {
+	if strings.TrimSpace(path) == "" {
+		bad(key, "is required")
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		bad(key, "%v", err)
+		return
+	}
+	if fi.IsDir() {
+		bad(key, "%s is a directory, not a file", path)
+	}
+}

@@ -1,0 +1,159 @@
+package planner
+
+// What the router must know about a simple-protocol query string before it
+// forwards it: statements that manage per-client state (prepared
+// statements, settings) and statements that need a whole server session.
+
+import "strings"
+
+// Kind is the kind of statement the router treats specially.
+type Kind uint8
+
+const (
+	KindOther      Kind = iota
+	KindPrepare         // PREPARE name AS ...
+	KindExecute         // EXECUTE name
+	KindDeallocate      // DEALLOCATE [PREPARE] name | ALL
+	KindDiscardAll      // DISCARD ALL
+)
+
+// Statement describes a query string.
+type Statement struct {
+	Kind Kind
+	// Name is the SQL-level prepared statement name (PREPARE, EXECUTE,
+	// DEALLOCATE); All is set for DEALLOCATE ALL.
+	Name string
+	All  bool
+	// Multi is true when the string holds more than one statement.
+	Multi bool
+	// Empty is true when it holds no statement at all.
+	Empty bool
+	// ChangesSettings: SET, RESET, set_config() or DISCARD somewhere, so
+	// the client's settings must be read back after the transaction.
+	ChangesSettings bool
+	// ExecuteNames lists every EXECUTE'd name in the string.
+	ExecuteNames []string
+	// NeedsSession names the construct that only works with a server
+	// session of its own (LISTEN, session advisory locks, temporary
+	// tables, WITH HOLD cursors); "" when there is none.
+	NeedsSession string
+}
+
+// sessionFunctions hold state beyond the transaction on the server session.
+var sessionFunctions = map[string]bool{
+	"pg_advisory_lock": true, "pg_advisory_lock_shared": true,
+	"pg_try_advisory_lock": true, "pg_try_advisory_lock_shared": true,
+}
+
+// Analyze describes sql. It never fails: text it cannot make sense of is
+// KindOther and goes to the server, which reports the error.
+func Analyze(sql string) Statement {
+	stmts := lex(sql)
+	var st Statement
+	switch len(stmts) {
+	case 0:
+		st.Empty = true
+		return st
+	case 1:
+	default:
+		st.Multi = true
+	}
+	for i, toks := range stmts {
+		first := word(toks, 0)
+		switch first {
+		case "set", "reset", "discard":
+			st.ChangesSettings = true
+		case "listen":
+			st.NeedsSession = "LISTEN"
+		case "execute":
+			if n, ok := name(toks, 1); ok {
+				st.ExecuteNames = append(st.ExecuteNames, n)
+			}
+		case "declare":
+			for j := 1; j+1 < len(toks); j++ {
+				if word(toks, j) == "with" && word(toks, j+1) == "hold" {
+					st.NeedsSession = "a WITH HOLD cursor"
+				}
+			}
+		case "create":
+			if w := word(toks, 1); w == "temp" || w == "temporary" ||
+				(w == "local" || w == "global") && (word(toks, 2) == "temp" || word(toks, 2) == "temporary") {
+				st.NeedsSession = "a temporary table"
+			}
+		}
+		for j, t := range toks {
+			if t.kind != tokWord {
+				continue
+			}
+			if t.text == "set_config" {
+				st.ChangesSettings = true
+			}
+			if sessionFunctions[t.text] && j+1 < len(toks) && toks[j+1].text == "(" {
+				st.NeedsSession = "a session-level advisory lock (" + t.text + ")"
+			}
+		}
+		if i == 0 && !st.Multi {
+			analyzeSingle(&st, first, toks)
+		}
+	}
+	return st
+}
+
+func analyzeSingle(st *Statement, first string, toks []token) {
+	switch first {
+	case "prepare":
+		if n, ok := name(toks, 1); ok {
+			st.Kind, st.Name = KindPrepare, n
+		}
+	case "execute":
+		if n, ok := name(toks, 1); ok {
+			st.Kind, st.Name = KindExecute, n
+		}
+	case "deallocate":
+		i := 1
+		if word(toks, i) == "prepare" {
+			i++
+		}
+		if len(toks) != i+1 {
+			return
+		}
+		if word(toks, i) == "all" {
+			st.Kind, st.All = KindDeallocate, true
+		} else if n, ok := name(toks, i); ok {
+			st.Kind, st.Name = KindDeallocate, n
+		}
+	case "discard":
+		if len(toks) == 2 && word(toks, 1) == "all" {
+			st.Kind = KindDiscardAll
+		}
+	}
+}
+
+func word(toks []token, i int) string {
+	if i < len(toks) && toks[i].kind == tokWord {
+		return toks[i].text
+	}
+	return ""
+}
+
+func name(toks []token, i int) (string, bool) {
+	if i >= len(toks) {
+		return "", false
+	}
+	switch toks[i].kind {
+	case tokWord, tokIdent:
+		return toks[i].text, true
+	}
+	return "", false
+}
+
+// PrepareBody returns the text after "PREPARE name [(types)] AS" in a
+// PREPARE statement; the router replays the whole statement, so it only
+// needs this for diagnostics.
+func PrepareBody(sql string) string {
+	i := strings.Index(strings.ToLower(sql), " as ")
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimSpace(sql[i+4:])
+}

@@ -1,0 +1,3 @@
+// Package rebalance will hold the online range-move state machine (see
+// DESIGN.md section 5). It has no code yet.
+package rebalance

@@ -1,0 +1,254 @@
+package router
+
+// Getting and giving back server connections around a batch of client
+// messages, and the messages that end a batch (Sync, Flush, Query).
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/shardproxy/shardproxy/pgerror"
+)
+
+// ensureServer gives the session a server connection with the client's
+// settings applied.
+func (s *session) ensureServer(ctx context.Context) error {
+	if s.server != nil {
+		return nil
+	}
+	sc, err := s.pool.acquire(ctx)
+	if err != nil {
+		return clientErrorFrom(err)
+	}
+	s.mu.Lock()
+	s.server = sc
+	s.mu.Unlock()
+	for _, name := range sc.toClose {
+		body := append(append([]byte{'S'}, name...), 0)
+		if err := sc.WriteFrame('C', body); err != nil {
+			return &serverLostError{err: err}
+		}
+		s.queue = append(s.queue, expect{kind: 'C', swallow: true, swallowErrors: true})
+	}
+	sc.toClose = sc.toClose[:0]
+	if !equalSettings(s.settings, sc.settings) {
+		// Its own round trip: the client's statements must not run on a
+		// connection whose settings could not be applied.
+		var failed *pgproto3.ErrorResponse
+		q := settingsQuery(s.settings, sc.settings)
+		if err := s.internalQuery(ctx, q, expect{onError: func(e *pgproto3.ErrorResponse) { failed = e }}); err != nil {
+			return err
+		}
+		if failed != nil {
+			s.dropServer()
+			return &pgerror.Error{Severity: pgerror.SeverityError, Code: pgerror.Code(failed.Code),
+				Message: "could not apply the session's settings on a server connection: " + failed.Message,
+				Hint:    "a setting that worked earlier was refused by the server"}
+		}
+		sc.settings = cloneSettings(s.settings)
+	}
+	return nil
+}
+
+// internalQuery runs a simple query of the proxy's own and waits for it.
+func (s *session) internalQuery(ctx context.Context, sql string, e expect) error {
+	e.kind, e.swallow, e.swallowErrors = 'Q', true, true
+	body := append([]byte(sql), 0)
+	if err := s.server.WriteFrame('Q', body); err != nil {
+		return &serverLostError{err: err}
+	}
+	s.queue = append(s.queue, e)
+	return s.roundTrip(ctx)
+}
+
+// roundTrip sends what is buffered for the server and relays every answer.
+func (s *session) roundTrip(ctx context.Context) error {
+	if err := s.server.Flush(); err != nil {
+		return &serverLostError{err: err}
+	}
+	s.mu.Lock()
+	s.busy = true
+	s.mu.Unlock()
+	err := s.relay(ctx)
+	s.mu.Lock()
+	s.busy = false
+	s.mu.Unlock()
+	return err
+}
+
+// afterBatch runs when the server said ReadyForQuery: settings changed in
+// a finished transaction are read back, and in transaction pooling the
+// connection goes back to the pool.
+func (s *session) afterBatch(ctx context.Context) error {
+	if s.server == nil || s.txStatus != 'I' || len(s.queue) > 0 {
+		return nil
+	}
+	if s.settingsDirty {
+		if err := s.readSettings(ctx); err != nil {
+			return err
+		}
+	}
+	if s.mode == PoolTransaction {
+		s.releaseServer()
+	}
+	return nil
+}
+
+func (s *session) readSettings(ctx context.Context) error {
+	got := map[string]string{}
+	var dr pgproto3.DataRow
+	err := s.internalQuery(ctx, readSettingsQuery, expect{onRow: func(body []byte) {
+		if dr.Decode(body) == nil && len(dr.Values) == 2 {
+			got[string(dr.Values[0])] = string(dr.Values[1])
+		}
+	}})
+	if err != nil {
+		return err
+	}
+	s.settings = got
+	s.server.settings = cloneSettings(got)
+	s.settingsDirty = false
+	return nil
+}
+
+// readSettingsQuery lists exactly the settings the session changed: what
+// SET, RESET, set_config and the proxy's own replay left in force, after
+// PostgreSQL applied its transaction rules (ROLLBACK, SET LOCAL).
+const readSettingsQuery = "SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session'"
+
+func (s *session) releaseServer() {
+	s.mu.Lock()
+	sc := s.server
+	s.server = nil
+	s.mu.Unlock()
+	if sc != nil {
+		s.pool.release(sc)
+	}
+}
+
+func (s *session) dropServer() {
+	s.mu.Lock()
+	sc := s.server
+	s.server = nil
+	s.mu.Unlock()
+	s.queue = s.queue[:0]
+	if sc != nil {
+		s.pool.discard(sc)
+	}
+}
+
+// resetForPool makes an idle connection clean for the next client when
+// this one has gone: a transaction left open is rolled back, and in
+// session pooling the whole session state is discarded.
+func (s *session) resetForPool() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sc := s.server
+	_ = sc.SetDeadline(time.Now().Add(5 * time.Second))
+	if s.txStatus != 'I' {
+		if err := s.internalQuery(ctx, "ROLLBACK", expect{}); err != nil {
+			s.dropServer()
+			return
+		}
+	}
+	if s.mode == PoolSession {
+		if err := s.internalQuery(ctx, "DISCARD ALL", expect{}); err != nil {
+			s.dropServer()
+			return
+		}
+		sc.resetState(true)
+	} else if s.settingsDirty {
+		if err := s.readSettings(ctx); err != nil {
+			s.dropServer()
+			return
+		}
+	}
+	_ = sc.SetDeadline(time.Time{})
+	if s.txStatus != 'I' && s.txStatus != 0 {
+		// The rollback's answer was swallowed; its status is the truth.
+	}
+	s.releaseServer()
+}
+
+// sync ends an extended-protocol batch.
+func (s *session) sync(ctx context.Context) error {
+	s.skipping = false
+	if s.server == nil {
+		return s.answerWithoutServer()
+	}
+	if err := s.server.WriteFrame('S', nil); err != nil {
+		return &serverLostError{err: err}
+	}
+	s.queue = append(s.queue, expect{kind: 'S'})
+	if err := s.roundTrip(ctx); err != nil {
+		return err
+	}
+	if err := s.afterBatch(ctx); err != nil {
+		return err
+	}
+	return s.c.Flush()
+}
+
+// answerWithoutServer answers a Sync when nothing reached a server: the
+// queued synthetic answers, then ReadyForQuery.
+func (s *session) answerWithoutServer() error {
+	for _, e := range s.queue {
+		if err := s.c.WriteRaw(e.synthetic); err != nil {
+			return &clientLostError{err: err}
+		}
+	}
+	s.queue = s.queue[:0]
+	if err := s.c.WriteFrame('Z', []byte{s.txStatus}); err != nil {
+		return &clientLostError{err: err}
+	}
+	return s.c.Flush()
+}
+
+// flushMsg handles a client Flush: everything queued is answered now.
+func (s *session) flushMsg(ctx context.Context) error {
+	if s.server == nil {
+		for _, e := range s.queue {
+			if err := s.c.WriteRaw(e.synthetic); err != nil {
+				return &clientLostError{err: err}
+			}
+		}
+		s.queue = s.queue[:0]
+		return s.c.Flush()
+	}
+	if err := s.server.WriteFrame('H', nil); err != nil {
+		return &serverLostError{err: err}
+	}
+	if err := s.roundTrip(ctx); err != nil {
+		return err
+	}
+	return s.c.Flush()
+}
+
+// clientErrorFrom turns a server's login error into the client's error and
+// passes proxy errors through.
+func clientErrorFrom(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return &pgerror.Error{Severity: pgerror.SeverityError, Code: pgerror.Code(pgErr.Code),
+			Message: pgErr.Message, Detail: pgErr.Detail, Hint: pgErr.Hint, Cause: err}
+	}
+	var pe *pgerror.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	return pgerror.Wrap(err, pgerror.CannotConnectNow, "could not get a server connection")
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,192 @@
+package router
+
+// Simple-protocol queries: the statements that manage per-client state
+// under transaction pooling (PREPARE, EXECUTE, DEALLOCATE, DISCARD ALL,
+// SET) are handled here; everything else is forwarded untouched.
+
+import (
+	"context"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/shardproxy/shardproxy/pgerror"
+	"github.com/shardproxy/shardproxy/planner"
+)
+
+func (s *session) simpleQuery(ctx context.Context, body []byte) error {
+	sql := string(trimNul(body))
+	plan, err := planner.PlanQuery(sql, s.r.Map())
+	if err != nil {
+		return pgerror.Wrap(err, pgerror.InternalError, "could not plan the statement")
+	}
+	e := expect{kind: 'Q'}
+	// In an aborted transaction everything goes to the server, which
+	// answers with the error PostgreSQL gives there.
+	if s.mode == PoolTransaction && s.txStatus != 'E' {
+		if plan.NeedsSession != "" {
+			return s.refuseQuery(pgerror.New(pgerror.FeatureNotSupported,
+				"%s is not supported in transaction pooling", plan.NeedsSession).
+				WithHint("it needs a server session of its own; use pool.mode: session for this client"))
+		}
+		switch plan.Kind {
+		case planner.KindDeallocate:
+			return s.deallocate(plan.Statement)
+		case planner.KindPrepare:
+			if _, ok := s.sqlStmts[plan.Name]; ok {
+				return s.refuseQuery(pgerror.New(pgerror.DuplicatePreparedStatement, "prepared statement %q already exists", plan.Name))
+			}
+			if err := s.ensureServer(ctx); err != nil {
+				return s.refuseQuery(err)
+			}
+			if _, ok := s.server.sqlPrepared[plan.Name]; ok {
+				// Another client's statement of that name lives here.
+				s.queueInternalQuery("DEALLOCATE " + quoteIdent(plan.Name))
+				delete(s.server.sqlPrepared, plan.Name)
+			}
+			name, sc := plan.Name, s.server
+			e.onTag = func(tag string) {
+				if tag == "PREPARE" {
+					s.sqlStmts[name] = sql
+					sc.sqlPrepared[name] = sql
+				}
+			}
+		case planner.KindDiscardAll:
+			sc := func() *serverConn { return s.server }
+			e.onTag = func(tag string) {
+				if tag == "DISCARD ALL" {
+					clear(s.stmts)
+					clear(s.sqlStmts)
+					if c := sc(); c != nil {
+						c.resetState(true)
+					}
+				}
+			}
+		}
+	}
+	if err := s.ensureServer(ctx); err != nil {
+		return s.refuseQuery(err)
+	}
+	if s.mode == PoolTransaction {
+		for _, name := range plan.ExecuteNames {
+			s.ensureSQLPrepared(name)
+		}
+	}
+	if plan.ChangesSettings {
+		s.settingsDirty = true
+	}
+	if plan.NeedsSession == "LISTEN" {
+		s.listening = true
+	}
+	if err := s.server.WriteFrame('Q', body); err != nil {
+		return &serverLostError{err: err}
+	}
+	s.queue = append(s.queue, e)
+	if err := s.roundTrip(ctx); err != nil {
+		return err
+	}
+	if err := s.afterBatch(ctx); err != nil {
+		return err
+	}
+	return s.c.Flush()
+}
+
+// ensureSQLPrepared makes the server connection hold the client's version
+// of a SQL-level prepared statement before an EXECUTE runs.
+func (s *session) ensureSQLPrepared(name string) {
+	sc := s.server
+	want, clientHas := s.sqlStmts[name]
+	have, serverHas := sc.sqlPrepared[name]
+	if clientHas && serverHas && have == want {
+		return
+	}
+	if serverHas {
+		s.queueInternalQuery("DEALLOCATE " + quoteIdent(name))
+		delete(sc.sqlPrepared, name)
+	}
+	if clientHas {
+		body := append([]byte(want), 0)
+		if sc.WriteFrame('Q', body) == nil {
+			// Its error, if any, reaches the client: the EXECUTE that
+			// follows would otherwise fail with a confusing message.
+			s.queue = append(s.queue, expect{kind: 'Q', swallow: true, onTag: func(tag string) {
+				if tag == "PREPARE" {
+					sc.sqlPrepared[name] = want
+				}
+			}})
+		}
+	}
+}
+
+// queueInternalQuery writes a query of the proxy's own ahead of the
+// client's, its whole answer swallowed.
+func (s *session) queueInternalQuery(sql string) {
+	if s.server.WriteFrame('Q', append([]byte(sql), 0)) == nil {
+		s.queue = append(s.queue, expect{kind: 'Q', swallow: true, swallowErrors: true})
+	}
+}
+
+// deallocate is answered by the proxy: the statement is forgotten for this
+// client only and stays on server connections for whoever else uses it.
+func (s *session) deallocate(st planner.Statement) error {
+	tag := "DEALLOCATE"
+	if st.All {
+		tag = "DEALLOCATE ALL"
+		clear(s.sqlStmts)
+	} else {
+		if _, ok := s.sqlStmts[st.Name]; !ok {
+			return s.refuseQuery(pgerror.New(pgerror.InvalidSQLStatementName, "prepared statement %q does not exist", st.Name))
+		}
+		delete(s.sqlStmts, st.Name)
+	}
+	if err := s.c.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)}); err != nil {
+		return &clientLostError{err: err}
+	}
+	return s.readyWithoutServer()
+}
+
+// refuseQuery answers a simple query with an error and ReadyForQuery,
+// aborting the server's transaction as PostgreSQL's own error would.
+func (s *session) refuseQuery(err error) error {
+	pe := pgerror.From(clientErrorFrom(err))
+	if pe.Severity == pgerror.SeverityFatal {
+		return pe
+	}
+	if s.txStatus == 'T' && s.server != nil {
+		s.queueInternalQuery(strings.TrimSuffix(abortQuery, "\x00"))
+		if err := s.roundTrip(context.Background()); err != nil {
+			return err
+		}
+		s.txStatus = 'E'
+	}
+	if err := s.c.SendError(pe); err != nil {
+		return &clientLostError{err: err}
+	}
+	return s.readyWithoutServer()
+}
+
+// readyWithoutServer sends ReadyForQuery for an answer made by the proxy.
+func (s *session) readyWithoutServer() error {
+	if err := s.c.WriteFrame('Z', []byte{s.txStatus}); err != nil {
+		return &clientLostError{err: err}
+	}
+	return s.c.Flush()
+}
+
+// functionCall forwards the legacy fast-path FunctionCall message.
+func (s *session) functionCall(ctx context.Context, body []byte) error {
+	if err := s.ensureServer(ctx); err != nil {
+		return s.refuseQuery(err)
+	}
+	if err := s.server.WriteFrame('F', body); err != nil {
+		return &serverLostError{err: err}
+	}
+	s.queue = append(s.queue, expect{kind: 'F'})
+	if err := s.roundTrip(ctx); err != nil {
+		return err
+	}
+	if err := s.afterBatch(ctx); err != nil {
+		return err
+	}
+	return s.c.Flush()
+}

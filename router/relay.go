@@ -1,0 +1,242 @@
+package router
+
+// The queue of expected server answers. Every message the proxy sends to a
+// server that produces an answer adds an entry; answers the proxy makes up
+// itself (a ParseComplete for a statement the server already has, a
+// CloseComplete, an error) are entries too, so they reach the client in
+// exactly the order PostgreSQL would have sent them. Entries the proxy
+// added for itself (replayed settings, injected Parse) are swallowed.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/shardproxy/shardproxy/pgerror"
+)
+
+type expect struct {
+	// kind is the message that produced the entry: P B D E C S Q F, or
+	// 'x' for a synthetic answer.
+	kind      byte
+	synthetic []byte // for 'x': frames to send the client
+	// swallow: the answer is the proxy's own business.
+	swallow bool
+	// swallowErrors: an ErrorResponse is swallowed too (else it goes to
+	// the client even for a swallowed entry: the client must learn that a
+	// statement it relies on could not be prepared).
+	swallowErrors bool
+	// stmt/clientName: for a client's Parse, undone if the server refuses it.
+	stmt       *statement
+	clientName string
+	// serverName: for any Parse, recorded as prepared on success.
+	serverName string
+	// onRow receives DataRows of an internal query.
+	onRow func(body []byte)
+	// onTag receives the CommandComplete tag of a simple query.
+	onTag func(tag string)
+	// onError receives the server's error for this entry.
+	onError func(*pgproto3.ErrorResponse)
+}
+
+// errServerLost means the server connection failed mid-exchange.
+type serverLostError struct{ err error }
+
+func (e *serverLostError) Error() string { return "server connection lost: " + e.err.Error() }
+func (e *serverLostError) Unwrap() error { return e.err }
+
+// relay reads server answers until every queued entry is answered, sending
+// the client what is meant for it.
+func (s *session) relay(ctx context.Context) error {
+	sc := s.server
+	for len(s.queue) > 0 {
+		head := &s.queue[0]
+		if head.kind == 'x' {
+			if err := s.c.WriteRaw(head.synthetic); err != nil {
+				return s.clientWriteFailed(err)
+			}
+			s.pop()
+			continue
+		}
+		if sc.Buffered() == 0 {
+			// About to wait for the server: let the client have what we
+			// hold so far (results stream; small answers go in one write).
+			if err := s.c.Flush(); err != nil {
+				return s.clientWriteFailed(err)
+			}
+		}
+		typ, body, err := sc.ReadMessage()
+		if err != nil {
+			return &serverLostError{err: err}
+		}
+		head = &s.queue[0]
+		forward := !head.swallow
+		switch typ {
+		case 'N': // NoticeResponse
+		case 'A': // NotificationResponse: always the client's
+			forward = true
+		case 'S': // ParameterStatus
+			var ps pgproto3.ParameterStatus
+			if err := ps.Decode(body); err == nil {
+				sc.ParameterStatus[ps.Name] = ps.Value
+			}
+		case 'E':
+			var er pgproto3.ErrorResponse
+			_ = er.Decode(body)
+			if head.onError != nil {
+				head.onError(&er)
+			}
+			if head.swallow && !head.swallowErrors {
+				forward = true
+			}
+			if head.kind == 'P' && head.stmt != nil && s.stmts[head.clientName] == head.stmt {
+				delete(s.stmts, head.clientName)
+			}
+			if head.kind != 'Q' && head.kind != 'F' {
+				// Extended protocol: the server now skips to Sync, so
+				// everything queued before the next Sync gets no answer.
+				i := 0
+				for i < len(s.queue) && s.queue[i].kind != 'S' {
+					i++
+				}
+				s.queue = s.queue[i:]
+				if len(s.queue) == 0 {
+					// Error after a Flush with no Sync yet: the client
+					// sends one; until then nothing more will come.
+					s.skipping = true
+				}
+			}
+		case 'Z': // ReadyForQuery
+			if head.kind != 'S' && head.kind != 'Q' && head.kind != 'F' {
+				return fmt.Errorf("server %s sent ReadyForQuery while %q was expected", sc.Addr, head.kind)
+			}
+			if len(body) > 0 {
+				if !head.swallow || head.kind == 'Q' {
+					s.txStatus = body[0]
+				}
+			}
+			s.pop()
+		case '1': // ParseComplete
+			if head.kind != 'P' {
+				return unexpected(sc.Addr, typ, head.kind)
+			}
+			sc.addPrepared(head.serverName)
+			s.pop()
+		case '2', '3': // BindComplete, CloseComplete
+			s.pop()
+		case 't': // ParameterDescription: RowDescription/NoData follows
+		case 'T', 'n': // RowDescription, NoData
+			if head.kind == 'D' {
+				s.pop()
+			}
+		case 'D': // DataRow
+			if head.onRow != nil {
+				head.onRow(body)
+			}
+		case 'C': // CommandComplete
+			if head.onTag != nil {
+				head.onTag(string(trimNul(body)))
+			}
+			if head.kind == 'E' {
+				s.pop()
+			}
+		case 'I', 's': // EmptyQueryResponse, PortalSuspended
+			if head.kind == 'E' {
+				s.pop()
+			}
+		case 'G': // CopyInResponse
+			if err := s.c.WriteFrame(typ, body); err != nil {
+				return s.clientWriteFailed(err)
+			}
+			if err := s.copyIn(); err != nil {
+				return err
+			}
+			continue
+		case 'H', 'd', 'c', 'W', 'V', 'v':
+			// CopyOut/CopyData/CopyDone/CopyBoth, FunctionCallResponse,
+			// NegotiateProtocolVersion: passed through.
+		default:
+			return fmt.Errorf("server %s sent unexpected message type %q", sc.Addr, typ)
+		}
+		if forward {
+			if err := s.c.WriteFrame(typ, body); err != nil {
+				return s.clientWriteFailed(err)
+			}
+		}
+	}
+	return nil
+}
+
+func unexpected(addr string, typ, want byte) error {
+	return fmt.Errorf("server %s sent message %q while the answer to %q was expected", addr, typ, want)
+}
+
+func (s *session) pop() {
+	s.queue[0] = expect{}
+	s.queue = s.queue[1:]
+	if len(s.queue) == 0 {
+		s.queue = s.queue[:0:0]
+	}
+}
+
+func trimNul(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == 0 {
+		return b[:n-1]
+	}
+	return b
+}
+
+// copyIn pumps the client's COPY data to the server until CopyDone or
+// CopyFail. Flush and Sync are passed on; PostgreSQL ignores them here.
+func (s *session) copyIn() error {
+	if err := s.c.Flush(); err != nil {
+		return s.clientWriteFailed(err)
+	}
+	sc := s.server
+	for {
+		typ, body, err := s.c.ReadMessage()
+		if err != nil {
+			return &clientLostError{err: err}
+		}
+		if err := sc.WriteFrame(typ, body); err != nil {
+			return &serverLostError{err: err}
+		}
+		switch typ {
+		case 'd', 'H', 'S':
+		case 'c', 'f':
+			if err := sc.Flush(); err != nil {
+				return &serverLostError{err: err}
+			}
+			return nil
+		default:
+			// PostgreSQL answers an unexpected message with an error and
+			// leaves COPY; let it.
+			if err := sc.Flush(); err != nil {
+				return &serverLostError{err: err}
+			}
+			return nil
+		}
+	}
+}
+
+// clientLostError means the client went away mid-exchange.
+type clientLostError struct{ err error }
+
+func (e *clientLostError) Error() string { return "client connection lost: " + e.err.Error() }
+func (e *clientLostError) Unwrap() error { return e.err }
+
+func (s *session) clientWriteFailed(err error) error { return &clientLostError{err: err} }
+
+// isLost reports errors after which the session cannot go on.
+func isLost(err error) bool {
+	var sl *serverLostError
+	var cl *clientLostError
+	return errors.As(err, &sl) || errors.As(err, &cl)
+}
+
+func serverLostClientError(err error) *pgerror.Error {
+	return pgerror.Wrap(err, pgerror.ConnectionFailure, "lost the connection to the server").
+		WithHint("the transaction, if any, was rolled back by the server; reconnect and retry")
+}

@@ -1,0 +1,240 @@
+package router
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shardproxy/shardproxy/backend"
+	"github.com/shardproxy/shardproxy/metadata"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+// PoolMode says when a client gives its server connection back.
+type PoolMode string
+
+const (
+	// PoolTransaction: after each transaction; session state is replayed.
+	PoolTransaction PoolMode = "transaction"
+	// PoolSession: when the client disconnects.
+	PoolSession PoolMode = "session"
+)
+
+// Credentials are what a client user logs into backends with.
+type Credentials struct {
+	User, Password string
+}
+
+// Hooks let tests inject delays at points where races matter. Production
+// leaves them nil.
+type Hooks struct {
+	// BeforeCancelLookup runs when a CancelRequest arrives, before the
+	// proxy looks up which server connection the client is using.
+	BeforeCancelLookup func()
+	// AfterCancel runs when the proxy has finished handling a cancel.
+	AfterCancel func(forwarded bool)
+}
+
+// Config configures a Router.
+type Config struct {
+	Mode              PoolMode
+	PoolSize          int
+	PoolWaitTimeout   time.Duration
+	ServerIdleTimeout time.Duration
+	ServerLifetime    time.Duration
+	PreparedPerServer int
+	// IdleTransactionTimeout ends clients idle inside a transaction (25P03).
+	IdleTransactionTimeout time.Duration
+	// QueryTimeout becomes the servers' statement_timeout.
+	QueryTimeout   time.Duration
+	BackendTLSMode string
+	BackendTLSCA   string
+	KeepAlive      time.Duration
+	ConnectTimeout time.Duration
+	// Backend maps a client user name to the credentials used on backends.
+	Backend func(user string) (Credentials, bool)
+	Map     *metadata.Map
+	Hooks   Hooks
+	Logger  *slog.Logger
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *Config) Validate() error {
+	switch c.Mode {
+	case "":
+		c.Mode = PoolTransaction
+	case PoolTransaction, PoolSession:
+	default:
+		return fmt.Errorf("router: unknown pool mode %q", c.Mode)
+	}
+	if c.PoolSize < 1 {
+		return fmt.Errorf("router: pool size %d is below 1", c.PoolSize)
+	}
+	if c.PoolWaitTimeout <= 0 {
+		c.PoolWaitTimeout = 30 * time.Second
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.Backend == nil {
+		return errors.New("router: Backend credentials lookup is required")
+	}
+	if c.Map == nil || len(c.Map.Shards) == 0 {
+		return errors.New("router: the shard map has no shards")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Router serves client sessions; it implements wire.Handler.
+type Router struct {
+	cfg Config
+	log *slog.Logger
+
+	mapPtr atomic.Pointer[metadata.Map]
+
+	poolsMu sync.Mutex
+	pools   map[poolKey]*pool
+
+	sessionsMu sync.RWMutex
+	sessions   map[uint64]*session
+	nextPID    atomic.Uint32
+}
+
+var _ wire.Handler = (*Router)(nil)
+
+// New returns a router.
+func New(cfg Config) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Router{cfg: cfg, log: cfg.Logger, pools: map[poolKey]*pool{}, sessions: map[uint64]*session{}}
+	r.mapPtr.Store(cfg.Map)
+	// Start issued process ids away from 0 so they never look unset.
+	r.nextPID.Store(1 << 20)
+	return r, nil
+}
+
+// Map returns the shard map the router currently routes with.
+func (r *Router) Map() *metadata.Map { return r.mapPtr.Load() }
+
+func (r *Router) poolFor(addr, database string, cred Credentials) *pool {
+	key := poolKey{addr: addr, database: database, user: cred.User}
+	r.poolsMu.Lock()
+	defer r.poolsMu.Unlock()
+	p, ok := r.pools[key]
+	if !ok {
+		dc := backend.DialConfig{
+			Addr: addr, User: cred.User, Password: cred.Password, Database: database,
+			TLSMode: r.cfg.BackendTLSMode, TLSCA: r.cfg.BackendTLSCA,
+			ConnectTimeout: r.cfg.ConnectTimeout, KeepAlive: r.cfg.KeepAlive,
+		}
+		if r.cfg.QueryTimeout > 0 {
+			dc.RuntimeParams = map[string]string{"statement_timeout": fmt.Sprint(r.cfg.QueryTimeout.Milliseconds())}
+		}
+		p = newPool(key, dc, &r.cfg)
+		r.pools[key] = p
+	}
+	return p
+}
+
+// Pools returns the state of every pool, sorted, for SHOW POOLS and metrics.
+func (r *Router) Pools() []PoolStats {
+	r.poolsMu.Lock()
+	ps := make([]*pool, 0, len(r.pools))
+	for _, p := range r.pools {
+		ps = append(ps, p)
+	}
+	r.poolsMu.Unlock()
+	out := make([]PoolStats, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.stats())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Addr != b.Addr {
+			return a.Addr < b.Addr
+		}
+		if a.Database != b.Database {
+			return a.Database < b.Database
+		}
+		return a.User < b.User
+	})
+	return out
+}
+
+// Close closes idle server connections. Sessions end on their own when
+// the wire server shuts them down.
+func (r *Router) Close() {
+	r.poolsMu.Lock()
+	ps := make([]*pool, 0, len(r.pools))
+	for _, p := range r.pools {
+		ps = append(ps, p)
+	}
+	r.poolsMu.Unlock()
+	for _, p := range ps {
+		p.closeIdle()
+	}
+}
+
+func cancelKey(pid, secret uint32) uint64 { return uint64(pid)<<32 | uint64(secret) }
+
+func (r *Router) register(s *session) error {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("cancel key: %w", err)
+	}
+	s.pid = r.nextPID.Add(1)
+	s.secret = binary.BigEndian.Uint32(b[:])
+	r.sessionsMu.Lock()
+	r.sessions[cancelKey(s.pid, s.secret)] = s
+	r.sessionsMu.Unlock()
+	return nil
+}
+
+func (r *Router) unregister(s *session) {
+	r.sessionsMu.Lock()
+	delete(r.sessions, cancelKey(s.pid, s.secret))
+	r.sessionsMu.Unlock()
+}
+
+// Cancel forwards a client's CancelRequest to the server connection that
+// runs the client's query at this moment. The session lock is held while
+// the cancel is delivered, so the connection cannot change hands meanwhile
+// and a late cancel never reaches another client's query.
+func (r *Router) Cancel(ctx context.Context, pid, secret uint32) {
+	if h := r.cfg.Hooks.BeforeCancelLookup; h != nil {
+		h()
+	}
+	forwarded := false
+	defer func() {
+		if h := r.cfg.Hooks.AfterCancel; h != nil {
+			h(forwarded)
+		}
+	}()
+	r.sessionsMu.RLock()
+	s := r.sessions[cancelKey(pid, secret)]
+	r.sessionsMu.RUnlock()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.server == nil || !s.busy {
+		return
+	}
+	if err := s.server.Cancel(ctx); err != nil {
+		r.log.Warn("forwarding cancel request failed", "server", s.server.Addr, "err", err)
+		return
+	}
+	forwarded = true
+}

@@ -1,0 +1,103 @@
+package router
+
+// serverConn is a pooled server connection plus what the router knows about
+// its session state: which prepared statements exist on it (protocol-level,
+// under names derived from their text, and SQL-level, under the client's
+// names) and which settings the proxy applied to it.
+
+import (
+	"container/list"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+
+	"github.com/shardproxy/shardproxy/backend"
+)
+
+type serverConn struct {
+	*backend.Conn
+	pool     *pool
+	lastUsed time.Time
+
+	// prepared holds server statement names, most recently used first; the
+	// list is bounded so a client generating endless distinct statements
+	// cannot grow a server's memory without limit.
+	prepared    map[string]*list.Element
+	preparedLRU *list.List
+	// sqlPrepared maps SQL-level PREPARE names to their full PREPARE text.
+	sqlPrepared map[string]string
+	// settings are the session settings (pg_settings source 'session')
+	// the connection has, as the proxy last applied or read them.
+	settings map[string]string
+	// toClose lists evicted statements still to be closed on the server.
+	toClose []string
+}
+
+func newServerConn(bc *backend.Conn, p *pool) *serverConn {
+	return &serverConn{
+		Conn: bc, pool: p, lastUsed: time.Now(),
+		prepared: map[string]*list.Element{}, preparedLRU: list.New(),
+		sqlPrepared: map[string]string{}, settings: map[string]string{},
+	}
+}
+
+func (sc *serverConn) hasPrepared(name string) bool {
+	e, ok := sc.prepared[name]
+	if ok {
+		sc.preparedLRU.MoveToFront(e)
+	}
+	return ok
+}
+
+// addPrepared records a statement. Beyond the bound the least recently
+// used one is forgotten and queued for closing on the server at the start
+// of the next batch.
+func (sc *serverConn) addPrepared(name string) {
+	if _, ok := sc.prepared[name]; ok {
+		return
+	}
+	sc.prepared[name] = sc.preparedLRU.PushFront(name)
+	if sc.pool.maxPrep > 0 && sc.preparedLRU.Len() > sc.pool.maxPrep {
+		back := sc.preparedLRU.Back()
+		evict := back.Value.(string)
+		sc.preparedLRU.Remove(back)
+		delete(sc.prepared, evict)
+		sc.toClose = append(sc.toClose, evict)
+	}
+}
+
+func (sc *serverConn) forgetPrepared(name string) {
+	if e, ok := sc.prepared[name]; ok {
+		sc.preparedLRU.Remove(e)
+		delete(sc.prepared, name)
+	}
+}
+
+// resetState forgets everything after DISCARD ALL or DEALLOCATE ALL ran on
+// the server.
+func (sc *serverConn) resetState(settingsToo bool) {
+	clear(sc.prepared)
+	sc.preparedLRU.Init()
+	clear(sc.sqlPrepared)
+	sc.toClose = sc.toClose[:0]
+	if settingsToo {
+		clear(sc.settings)
+	}
+}
+
+// serverStatementName derives the server-side name of a protocol-level
+// statement from its text and parameter types: equal statements of
+// different clients share one server statement, and a client's own name
+// never reaches the server (so two clients' "s1" never collide).
+func serverStatementName(query string, paramOIDs []uint32) string {
+	h := sha256.New()
+	h.Write([]byte(query))
+	var b [4]byte
+	for _, oid := range paramOIDs {
+		binary.BigEndian.PutUint32(b[:], oid)
+		h.Write(b[:])
+	}
+	sum := h.Sum(nil)
+	return "shardproxy_" + hex.EncodeToString(sum[:12])
+}

@@ -1,0 +1,262 @@
+package router
+
+// A session is one client connection's life: one goroutine reads the
+// client's messages, forwards them to a server connection, and relays the
+// answers, synchronously, with no hand-offs per query.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/shardproxy/shardproxy/pgerror"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+type session struct {
+	r    *Router
+	c    *wire.Conn
+	log  *slog.Logger
+	mode PoolMode
+	pool *pool
+
+	pid, secret uint32
+
+	// mu guards server and busy against the cancel path.
+	mu     sync.Mutex
+	server *serverConn
+	busy   bool
+
+	txStatus byte // as of the last ReadyForQuery the client saw
+
+	// Client-visible state that must survive transaction pooling.
+	settings map[string]string     // session settings (pg_settings source 'session')
+	stmts    map[string]*statement // protocol-level statements by client name
+	sqlStmts map[string]string     // SQL-level PREPARE name -> PREPARE text
+	// settingsDirty: the client may have changed settings in the current
+	// transaction; they are read back when it ends.
+	settingsDirty bool
+	// listening: the client ran LISTEN; while idle its server is watched
+	// for notifications.
+	listening bool
+
+	queue    []expect // answers expected from the server, in order
+	skipping bool     // an error happened: ignore messages until Sync
+	// idleDeadline: a read deadline for the idle-in-transaction timeout is set.
+	idleDeadline bool
+	scratch      []byte
+}
+
+type statement struct {
+	serverName      string
+	query           string
+	paramOIDs       []uint32
+	changesSettings bool
+}
+
+// Serve runs a client's session after login.
+func (r *Router) Serve(ctx context.Context, c *wire.Conn) error {
+	cred, ok := r.cfg.Backend(c.User)
+	if !ok {
+		c.Goodbye(pgerror.Fatal(pgerror.InvalidAuthorizationSpecification, "user %q has no backend credentials", c.User))
+		return nil
+	}
+	m := r.Map()
+	s := &session{
+		r: r, c: c, mode: r.cfg.Mode, txStatus: 'I',
+		log:      r.log.With("user", c.User, "db", c.Database, "remote", c.RemoteAddr),
+		pool:     r.poolFor(m.Shards[0].Primary, c.Database, cred),
+		settings: startupSettings(c.Params),
+		stmts:    map[string]*statement{},
+		sqlStmts: map[string]string{},
+	}
+	if err := r.register(s); err != nil {
+		c.Goodbye(pgerror.Wrap(err, pgerror.InternalError, "could not start session"))
+		return err
+	}
+	defer r.unregister(s)
+	c.OnForce(s.interruptServer)
+	err := s.run(ctx)
+	s.end()
+	return err
+}
+
+func (s *session) run(ctx context.Context) error {
+	if err := s.login(ctx); err != nil {
+		s.c.Goodbye(fatal(err))
+		return err
+	}
+	for {
+		typ, body, err := s.readClient()
+		if err != nil {
+			return s.clientReadFailed(err)
+		}
+		if s.skipping && typ != 'S' && typ != 'X' {
+			continue
+		}
+		switch typ {
+		case 'Q':
+			err = s.simpleQuery(ctx, body)
+		case 'P':
+			err = s.parse(ctx, body)
+		case 'B':
+			err = s.bind(ctx, body)
+		case 'D':
+			err = s.describe(ctx, body)
+		case 'E':
+			err = s.forwardExtended(ctx, typ, body, expect{kind: 'E'})
+		case 'C':
+			err = s.closeMsg(ctx, body)
+		case 'H':
+			err = s.flushMsg(ctx)
+		case 'S':
+			err = s.sync(ctx)
+		case 'F':
+			err = s.functionCall(ctx, body)
+		case 'd', 'c', 'f':
+			// PostgreSQL ignores copy messages outside COPY; so do we.
+		case 'X':
+			return nil
+		default:
+			err = pgerror.Fatal(pgerror.ProtocolViolation, "invalid frontend message type %d", typ)
+		}
+		if err != nil {
+			var pe *pgerror.Error
+			if errors.As(err, &pe) && pe.Severity != pgerror.SeverityFatal {
+				// A proxy-side error inside a batch: report it in order
+				// and behave like PostgreSQL after an error.
+				if err := s.clientError(ctx, pe); err != nil {
+					return err
+				}
+				continue
+			}
+			s.c.Goodbye(fatal(err))
+			return err
+		}
+	}
+}
+
+// readClient waits for the client's next message, applying the drain and
+// idle-in-transaction rules.
+func (s *session) readClient() (byte, []byte, error) {
+	idle := s.txStatus == 'I' && len(s.queue) == 0
+	if idle {
+		if s.idleDeadline {
+			_ = s.c.SetReadDeadline(time.Time{})
+			s.idleDeadline = false
+		}
+		if !s.c.BeginIdle() {
+			return 0, nil, errDraining
+		}
+		if s.listening && s.server != nil {
+			return s.readClientWatchingServer()
+		}
+		typ, body, err := s.c.ReadMessage()
+		s.c.EndIdle()
+		return typ, body, err
+	}
+	if t := s.r.cfg.IdleTransactionTimeout; t > 0 && s.txStatus != 'I' && len(s.queue) == 0 && s.c.Buffered() == 0 {
+		_ = s.c.SetReadDeadline(time.Now().Add(t))
+		s.idleDeadline = true
+	}
+	return s.c.ReadMessage()
+}
+
+var errDraining = errors.New("proxy is shutting down")
+
+func (s *session) clientReadFailed(err error) error {
+	switch {
+	case errors.Is(err, errDraining):
+		s.c.Goodbye(pgerror.Fatal(pgerror.AdminShutdown, "terminating connection due to administrator command").
+			WithHint("the proxy is shutting down; reconnect to another node"))
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if s.c.Draining() {
+			s.c.Goodbye(pgerror.Fatal(pgerror.AdminShutdown, "terminating connection due to administrator command"))
+			return nil
+		}
+		if s.idleDeadline {
+			s.c.Goodbye(pgerror.Fatal(pgerror.IdleInTransactionSessionTimeout,
+				"terminating connection due to idle-in-transaction timeout").
+				WithHint("limits.idle_transaction_timeout is %s", s.r.cfg.IdleTransactionTimeout))
+			return nil
+		}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return nil
+	}
+	var pe *pgerror.Error
+	if errors.As(err, &pe) {
+		s.c.Goodbye(fatal(pe))
+	}
+	return err
+}
+
+func fatal(err error) *pgerror.Error {
+	pe := pgerror.From(err)
+	if pe.Severity != pgerror.SeverityFatal {
+		c := *pe
+		c.Severity = pgerror.SeverityFatal
+		pe = &c
+	}
+	return pe
+}
+
+// clientError reports a proxy-made error in the position of the message
+// that caused it and then skips to Sync, as PostgreSQL does. Inside a
+// transaction block the server's transaction is aborted too, so the
+// client's next statement fails the way it would on PostgreSQL.
+func (s *session) clientError(ctx context.Context, pe *pgerror.Error) error {
+	buf, _ := wire.ErrorResponse(pe).Encode(nil)
+	inTxBlock := s.txStatus == 'T' && s.server != nil
+	if inTxBlock {
+		s.queue = append(s.queue, expect{kind: 'Q', swallow: true, swallowErrors: true})
+		if err := s.server.WriteFrame('Q', []byte(abortQuery)); err != nil {
+			return err
+		}
+	}
+	s.queue = append(s.queue, expect{kind: 'x', synthetic: buf})
+	s.skipping = true
+	if s.server == nil && len(s.queue) == 1 {
+		// Nothing in flight: emit now.
+		s.queue = s.queue[:0]
+		return s.c.WriteRaw(buf)
+	}
+	return nil
+}
+
+// abortQuery fails on purpose to put the server's transaction into the
+// aborted state after an error the proxy reported itself.
+const abortQuery = "DO $$BEGIN RAISE EXCEPTION 'shardproxy: transaction aborted by an error the proxy reported'; END$$\x00"
+
+// end releases everything when the client has gone.
+func (s *session) end() {
+	s.mu.Lock()
+	sc := s.server
+	s.mu.Unlock()
+	if sc == nil {
+		return
+	}
+	if len(s.queue) > 0 {
+		// The client vanished with a query in flight: the connection's
+		// state is unknown, so it is cancelled and closed, never reused.
+		_ = sc.Cancel(context.Background())
+		s.dropServer()
+		return
+	}
+	s.resetForPool()
+}
+
+// interruptServer is called by the wire server when the shutdown deadline
+// passes: a wait on the server fails at once.
+func (s *session) interruptServer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.server != nil {
+		_ = s.server.SetDeadline(time.Now())
+	}
+}
