@@ -232,9 +232,9 @@ func (c *Cluster) template(ctx context.Context) (dataDir string, release func(),
 		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 		lock.Close()
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	if err := flock(ctx, lock, syscall.LOCK_EX); err != nil {
 		release()
-		return "", nil, fmt.Errorf("localpg: template: locking: %w", err)
+		return "", nil, fmt.Errorf("localpg: template: locking %s: %w", lock.Name(), err)
 	}
 
 	dataDir = filepath.Join(dir, "data")
@@ -258,11 +258,27 @@ func (c *Cluster) template(ctx context.Context) (dataDir string, release func(),
 		}
 	}
 	// Downgrade: other clusters may copy the template at the same time.
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_SH); err != nil {
+	if err := flock(ctx, lock, syscall.LOCK_SH); err != nil {
 		release()
-		return "", nil, fmt.Errorf("localpg: template: locking: %w", err)
+		return "", nil, fmt.Errorf("localpg: template: locking %s: %w", lock.Name(), err)
 	}
 	return dataDir, release, nil
+}
+
+// flock takes a flock(2) lock, polling so that ctx can end the wait (the
+// holder may be another process running initdb).
+func flock(ctx context.Context, f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // initdb (re)makes the template in dataDir. The caller holds the lock.

@@ -59,9 +59,11 @@ type Config struct {
 	// StartTimeout bounds the wait for each server to accept connections and
 	// for the replicas of a shard to stream (default 30s).
 	StartTimeout time.Duration
-	// StopTimeout bounds the wait for a fast shutdown before the server's
-	// process group is killed (default 10s).
+	// StopTimeout bounds the wait for a fast shutdown before the server is
+	// killed (default 10s).
 	StopTimeout time.Duration
+
+	pickPort func() (int, error) // tests replace freePort (export_test.go)
 }
 
 // Role is a login role created on every primary.
@@ -173,6 +175,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StopTimeout == 0 {
 		c.StopTimeout = 10 * time.Second
+	}
+	if c.pickPort == nil {
+		c.pickPort = freePort
 	}
 	return c
 }

@@ -14,9 +14,11 @@
 //     copying the result for every primary, because initdb is the slow step;
 //   - running every server binary as the `postgres` OS user when the caller
 //     is root, since initdb and postgres refuse to run as root;
-//   - starting `postgres` itself (not pg_ctl, which daemonises) in its own
-//     process group with a parent-death signal, so that a killed test run
-//     leaves no server behind (see spawner for the thread subtlety);
+//   - starting `postgres` itself (not pg_ctl, which daemonises) with a
+//     parent-death signal, so that a killed test run leaves no server
+//     behind (the postmaster's children exit when it dies; see spawner for
+//     the thread subtlety), and in its own process group, so that a Ctrl-C
+//     at the terminal reaches the caller, which stops the servers in order;
 //   - picking free ports and retrying when another process takes one first;
 //   - creating replicas with pg_basebackup and waiting until they stream.
 //

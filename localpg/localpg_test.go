@@ -330,16 +330,26 @@ func TestSharedTemplate(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(tmpl) })
 
+	// Start, not StartForTest: t.Fatal must not be called off the test's
+	// goroutine.
 	var wg sync.WaitGroup
 	clusters := make([]*localpg.Cluster, 2)
+	errs := make([]error, 2)
 	for i := range clusters {
 		wg.Go(func() {
-			clusters[i] = localpg.StartForTest(t, localpg.Config{TemplateDir: tmpl, Logger: testLogger(t)})
+			clusters[i], errs[i] = localpg.Start(context.Background(), localpg.Config{TemplateDir: tmpl, Logger: testLogger(t)})
 		})
 	}
 	wg.Wait()
-	if t.Failed() {
-		return
+	for i, c := range clusters {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		t.Cleanup(func() {
+			if err := c.Stop(); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 	if clusters[0].SuperPassword != clusters[1].SuperPassword {
 		t.Error("clusters sharing a template have different superuser passwords")
@@ -382,6 +392,36 @@ func TestTakenPort(t *testing.T) {
 	l.Close()
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPortRetry checks that a server whose first port turns out to be taken
+// is started on another one.
+func TestPortRetry(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	var mu sync.Mutex
+	calls := 0
+	cfg := localpg.WithPortPicker(localpg.Config{Logger: testLogger(t)}, func() (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return localpg.FreePort()
+	})
+	c := localpg.StartForTest(t, cfg)
+	p := c.Shards[0].Primary
+	if p.Port == taken || calls != 2 {
+		t.Errorf("port %d after %d picks; want a second pick, not the taken %d", p.Port, calls, taken)
+	}
+	if got := mustQuery(t, c.SuperConnString(p, "postgres"), "select 1"); got != "1" {
+		t.Errorf("select 1 = %q", got)
 	}
 }
 

@@ -106,6 +106,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.proc != nil {
 		return fmt.Errorf("localpg: server %s is already running", s.name)
 	}
+	if s.c.sp.closed() {
+		return errClusterStopped
+	}
 	return s.launch(ctx)
 }
 
@@ -117,7 +120,7 @@ func (s *Server) startNew(ctx context.Context) error {
 	defer s.mu.Unlock()
 	const attempts = 5
 	for i := 1; ; i++ {
-		port, err := freePort()
+		port, err := s.c.cfg.pickPort()
 		if err != nil {
 			return err
 		}
@@ -193,7 +196,16 @@ func (s *Server) waitReady(ctx context.Context, p *process, logOffset int64) err
 			return s.startError(fmt.Errorf("postgres exited during start-up: %w", exitErr(p.err)), logOffset)
 		default:
 		}
+		// An attempt ends early if the postmaster exits: whatever holds the
+		// port then may accept the connection and never answer.
 		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		go func() {
+			select {
+			case <-p.done:
+				acancel()
+			case <-actx.Done():
+			}
+		}()
 		conn, err := pgconn.ConnectConfig(actx, cfg)
 		acancel()
 		if err == nil {
@@ -240,7 +252,7 @@ func (s *Server) logSince(offset int64) string {
 }
 
 // Stop shuts the server down (fast shutdown: SIGINT), waits up to
-// Config.StopTimeout or until ctx is done, then kills its process group. It
+// Config.StopTimeout or until ctx is done, then kills it like Kill. It
 // returns once no process of the server is left. Stopping a stopped server
 // does nothing; a server that had exited on its own reports how.
 func (s *Server) Stop(ctx context.Context) error {
@@ -276,8 +288,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Kill kills the server's whole process group with SIGKILL (a crash, as far
-// as PostgreSQL is concerned) and waits until no process of it is left.
+// Kill kills the postmaster, its process group and its children with
+// SIGKILL (a crash, as far as PostgreSQL is concerned) and waits until no
+// process of the server is left.
 // Start brings it back (with crash recovery).
 func (s *Server) Kill() error {
 	s.mu.Lock()

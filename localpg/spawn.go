@@ -83,6 +83,16 @@ func (s *spawner) start(ctx context.Context, cmd *exec.Cmd) error {
 	}
 }
 
+// closed reports whether close has been called.
+func (s *spawner) closed() bool {
+	select {
+	case <-s.quit:
+		return true
+	default:
+		return false
+	}
+}
+
 // close stops the spawner's goroutine and waits until its thread is gone.
 // Only call it once every child has exited.
 func (s *spawner) close() {

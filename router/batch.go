@@ -19,7 +19,7 @@ import (
 // settings applied.
 func (s *session) ensureServer(ctx context.Context) error {
 	if s.server != nil {
-		return nil
+		return s.closeEvicted()
 	}
 	sc, err := s.pool.acquire(ctx)
 	if err != nil {
@@ -28,14 +28,9 @@ func (s *session) ensureServer(ctx context.Context) error {
 	s.mu.Lock()
 	s.server = sc
 	s.mu.Unlock()
-	for _, name := range sc.toClose {
-		body := append(append([]byte{'S'}, name...), 0)
-		if err := sc.WriteFrame('C', body); err != nil {
-			return &serverLostError{err: err}
-		}
-		s.queue = append(s.queue, expect{kind: 'C', swallow: true, swallowErrors: true})
+	if err := s.closeEvicted(); err != nil {
+		return err
 	}
-	sc.toClose = sc.toClose[:0]
 	if !equalSettings(s.settings, sc.settings) {
 		// Its own round trip: the client's statements must not run on a
 		// connection whose settings could not be applied.
@@ -52,6 +47,24 @@ func (s *session) ensureServer(ctx context.Context) error {
 		}
 		sc.settings = cloneSettings(s.settings)
 	}
+	return nil
+}
+
+// closeEvicted closes statements the connection no longer tracks, ahead of
+// the client's messages.
+func (s *session) closeEvicted() error {
+	sc := s.server
+	if len(sc.toClose) == 0 {
+		return nil
+	}
+	for _, name := range sc.toClose {
+		body := append(append([]byte{'S'}, name...), 0)
+		if err := sc.WriteFrame('C', body); err != nil {
+			return &serverLostError{err: err}
+		}
+		s.queue = append(s.queue, expect{kind: 'C', swallow: true, swallowErrors: true})
+	}
+	sc.toClose = sc.toClose[:0]
 	return nil
 }
 
@@ -179,6 +192,7 @@ func (s *session) resetForPool() {
 func (s *session) sync(ctx context.Context) error {
 	s.skipping = false
 	if s.server == nil {
+		s.batch.reset()
 		return s.answerWithoutServer()
 	}
 	if err := s.server.WriteFrame('S', nil); err != nil {
@@ -188,6 +202,20 @@ func (s *session) sync(ctx context.Context) error {
 	if err := s.roundTrip(ctx); err != nil {
 		return err
 	}
+	if s.batch.retry {
+		if err := s.replayBatch(ctx); err != nil {
+			return err
+		}
+		s.skipping = false
+		if err := s.server.WriteFrame('S', nil); err != nil {
+			return &serverLostError{err: err}
+		}
+		s.queue = append(s.queue, expect{kind: 'S'})
+		if err := s.roundTrip(ctx); err != nil {
+			return err
+		}
+	}
+	s.batch.reset()
 	if err := s.afterBatch(ctx); err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 	if err := msg.Decode(body); err != nil {
 		return pgerror.Fatal(pgerror.ProtocolViolation, "invalid Parse message: %v", err)
 	}
-	if msg.Name != "" {
+	if msg.Name != "" && !s.replaying {
 		if _, ok := s.stmts[msg.Name]; ok {
 			return pgerror.New(pgerror.DuplicatePreparedStatement, "prepared statement %q already exists", msg.Name)
 		}
@@ -46,6 +46,7 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 		query:           msg.Query,
 		paramOIDs:       msg.ParameterOIDs,
 		changesSettings: st.ChangesSettings,
+		parsedInBatch:   s.batch.number,
 	}
 	s.stmts[msg.Name] = stmt
 	if err := s.ensureServer(ctx); err != nil {
@@ -132,7 +133,7 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if err := s.server.WriteFrame('B', b); err != nil {
 		return &serverLostError{err: err}
 	}
-	s.queue = append(s.queue, expect{kind: 'B'})
+	s.queue = append(s.queue, expect{kind: 'B', stmt: stmt})
 	return nil
 }
 

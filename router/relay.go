@@ -54,8 +54,8 @@ func (s *session) relay(ctx context.Context) error {
 	for len(s.queue) > 0 {
 		head := &s.queue[0]
 		if head.kind == 'x' {
-			if err := s.c.WriteRaw(head.synthetic); err != nil {
-				return s.clientWriteFailed(err)
+			if err := s.toClient(0, nil, head.synthetic); err != nil {
+				return err
 			}
 			s.pop()
 			continue
@@ -90,6 +90,9 @@ func (s *session) relay(ctx context.Context) error {
 			}
 			if head.swallow && !head.swallowErrors {
 				forward = true
+			}
+			if s.staleStatement(head, &er) {
+				forward = false
 			}
 			if head.kind == 'P' && head.stmt != nil && s.stmts[head.clientName] == head.stmt {
 				delete(s.stmts, head.clientName)
@@ -160,11 +163,34 @@ func (s *session) relay(ctx context.Context) error {
 		default:
 			return fmt.Errorf("server %s sent unexpected message type %q", sc.Addr, typ)
 		}
-		if forward {
-			if err := s.c.WriteFrame(typ, body); err != nil {
-				return s.clientWriteFailed(err)
+		if forward && !s.batch.retry {
+			if err := s.toClient(typ, body, nil); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// toClient sends an answer (a frame, or raw synthetic frames) unless a
+// replay is hiding the answers the client already has.
+func (s *session) toClient(typ byte, body, raw []byte) error {
+	if s.suppress > 0 {
+		s.suppress--
+		return nil
+	}
+	s.batch.sent++
+	var err error
+	if raw != nil {
+		err = s.c.WriteRaw(raw)
+	} else {
+		if typ == 'D' || typ == 'd' {
+			s.batch.rows = true
+		}
+		err = s.c.WriteFrame(typ, body)
+	}
+	if err != nil {
+		return s.clientWriteFailed(err)
 	}
 	return nil
 }

@@ -46,6 +46,11 @@ type session struct {
 	listening bool
 
 	queue    []expect // answers expected from the server, in order
+	batch    batchState
+	// replaying: a batch is being replayed (see reprepare.go); suppress
+	// counts answers the client already has and must not see twice.
+	replaying bool
+	suppress  int
 	skipping bool     // an error happened: ignore messages until Sync
 	// idleDeadline: a read deadline for the idle-in-transaction timeout is set.
 	idleDeadline bool
@@ -57,6 +62,8 @@ type statement struct {
 	query           string
 	paramOIDs       []uint32
 	changesSettings bool
+	// parsedInBatch is the batch number of the client's Parse.
+	parsedInBatch uint64
 }
 
 // Serve runs a client's session after login.
@@ -92,52 +99,83 @@ func (s *session) run(ctx context.Context) error {
 		return err
 	}
 	for {
-		typ, body, err := s.readClient()
-		if err != nil {
-			return s.clientReadFailed(err)
+		typ, body, rerr := s.readClient()
+		if rerr != nil {
+			return s.clientReadFailed(rerr)
 		}
 		if s.skipping && typ != 'S' && typ != 'X' {
 			continue
 		}
-		switch typ {
-		case 'Q':
-			err = s.simpleQuery(ctx, body)
-		case 'P':
-			err = s.parse(ctx, body)
-		case 'B':
-			err = s.bind(ctx, body)
-		case 'D':
-			err = s.describe(ctx, body)
-		case 'E':
-			err = s.forwardExtended(ctx, typ, body, expect{kind: 'E'})
-		case 'C':
-			err = s.closeMsg(ctx, body)
-		case 'H':
-			err = s.flushMsg(ctx)
-		case 'S':
-			err = s.sync(ctx)
-		case 'F':
-			err = s.functionCall(ctx, body)
-		case 'd', 'c', 'f':
-			// PostgreSQL ignores copy messages outside COPY; so do we.
-		case 'X':
+		if s.mode == PoolTransaction && isBatchMessage(typ) {
+			s.logBatchMessage(typ, body)
+		}
+		err := s.dispatch(ctx, typ, body)
+		if errors.Is(err, errTerminate) {
 			return nil
-		default:
-			err = pgerror.Fatal(pgerror.ProtocolViolation, "invalid frontend message type %d", typ)
 		}
 		if err != nil {
-			var pe *pgerror.Error
-			if errors.As(err, &pe) && pe.Severity != pgerror.SeverityFatal {
-				// A proxy-side error inside a batch: report it in order
-				// and behave like PostgreSQL after an error.
-				if err := s.clientError(ctx, pe); err != nil {
-					return err
-				}
-				continue
+			if err := s.handleBatchError(ctx, err); err != nil {
+				return err
 			}
-			s.c.Goodbye(fatal(err))
-			return err
 		}
+	}
+}
+
+// handleBatchError decides what an error from handling a client message
+// means: a proxy-made error is reported in order and the session goes on;
+// a lost connection or a fatal error ends the session.
+func (s *session) handleBatchError(ctx context.Context, err error) error {
+	var sl *serverLostError
+	var cl *clientLostError
+	switch {
+	case errors.As(err, &cl):
+		return err
+	case errors.As(err, &sl):
+		s.log.Warn("server connection lost", "err", err)
+		s.dropServer()
+		s.c.Goodbye(fatal(serverLostClientError(err)))
+		return err
+	}
+	var pe *pgerror.Error
+	if errors.As(err, &pe) && pe.Severity != pgerror.SeverityFatal {
+		// A proxy-side error inside a batch: report it in order and
+		// behave like PostgreSQL after an error.
+		return s.clientError(ctx, pe)
+	}
+	s.c.Goodbye(fatal(err))
+	return err
+}
+
+var errTerminate = errors.New("client sent Terminate")
+
+// dispatch handles one client message.
+func (s *session) dispatch(ctx context.Context, typ byte, body []byte) error {
+	switch typ {
+	case 'Q':
+		return s.simpleQuery(ctx, body)
+	case 'P':
+		return s.parse(ctx, body)
+	case 'B':
+		return s.bind(ctx, body)
+	case 'D':
+		return s.describe(ctx, body)
+	case 'E':
+		return s.forwardExtended(ctx, typ, body, expect{kind: 'E'})
+	case 'C':
+		return s.closeMsg(ctx, body)
+	case 'H':
+		return s.flushMsg(ctx)
+	case 'S':
+		return s.sync(ctx)
+	case 'F':
+		return s.functionCall(ctx, body)
+	case 'd', 'c', 'f':
+		// PostgreSQL ignores copy messages outside COPY; so do we.
+		return nil
+	case 'X':
+		return errTerminate
+	default:
+		return pgerror.Fatal(pgerror.ProtocolViolation, "invalid frontend message type %d", typ)
 	}
 }
 

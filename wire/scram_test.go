@@ -172,7 +172,7 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestSASLPrep(t *testing.T) {
+func TestSCRAMSASLPrep(t *testing.T) {
 	tests := []struct {
 		name, in, want string
 	}{
