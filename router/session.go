@@ -45,13 +45,13 @@ type session struct {
 	// for notifications.
 	listening bool
 
-	queue    []expect // answers expected from the server, in order
-	batch    batchState
+	queue []expect // answers expected from the server, in order
+	batch batchState
 	// replaying: a batch is being replayed (see reprepare.go); suppress
 	// counts answers the client already has and must not see twice.
 	replaying bool
 	suppress  int
-	skipping bool     // an error happened: ignore messages until Sync
+	skipping  bool // an error happened: ignore messages until Sync
 	// idleDeadline: a read deadline for the idle-in-transaction timeout is set.
 	idleDeadline bool
 	scratch      []byte
