@@ -30,9 +30,16 @@ bench: deps-bench build
 	scripts/bench.sh
 
 FUZZTIME ?= 30s
+# Every fuzz target that decodes bytes from the network; seeds and found
+# inputs live in each package's testdata/fuzz/.
+FUZZ_TARGETS := wire:FuzzReadFrame wire:FuzzStartupPacket wire:FuzzSCRAMClientFirst \
+	wire:FuzzSCRAMClientFinal planner:FuzzAnalyze
 fuzz:
-	$(GO) test ./wire/ -run '^$$' -fuzz FuzzSCRAMClientFirst -fuzztime $(FUZZTIME)
-	$(GO) test ./wire/ -run '^$$' -fuzz FuzzSCRAMClientFinal -fuzztime $(FUZZTIME)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test ./$$pkg/ -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 lint:
 	$(GO) vet ./...

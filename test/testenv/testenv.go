@@ -34,6 +34,8 @@ func StartCluster(shards, replicas int) (*localpg.Cluster, error) {
 		Roles:      []localpg.Role{{Name: AppUser, Password: AppPassword}},
 		Databases:  []string{Database},
 		TrustUsers: []string{TrustUser},
+		// initdb once per machine rather than once per test package.
+		TemplateDir: "/tmp/shardpg-template-15",
 	})
 }
 
