@@ -3,15 +3,18 @@ package backend
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -250,4 +253,35 @@ func (c *Conn) ReadMessageKeepOnError() (byte, []byte, error) {
 	c.body = append(c.body[:0], frame[5:]...)
 	_, _ = c.r.Discard(1 + n)
 	return typ, c.body, nil
+}
+
+// Alive reports whether an idle connection is still usable: nothing
+// unexpected was buffered and the server has neither sent anything (a
+// FATAL before closing, say, after a restart) nor closed the socket. It
+// costs one non-blocking peek, no deadline juggling.
+func (c *Conn) Alive() bool {
+	if c.r.Buffered() > 0 {
+		return false
+	}
+	nc := c.netConn
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	var buf [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		// Data (n > 0) or EOF (n == 0) both mean the connection is done.
+		_, _, rerr := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		alive = rerr == unix.EAGAIN || rerr == unix.EWOULDBLOCK
+		return true
+	})
+	return err == nil && alive
 }

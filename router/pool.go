@@ -65,7 +65,7 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	for len(p.idle) > 0 {
 		sc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if p.expired(sc, now) {
+		if p.expired(sc, now) || !sc.Alive() {
 			p.open--
 			p.mu.Unlock()
 			_ = sc.Close()
