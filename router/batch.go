@@ -101,12 +101,14 @@ func (s *session) afterBatch(ctx context.Context) error {
 	if s.server == nil || s.txStatus != 'I' || len(s.queue) > 0 {
 		return nil
 	}
-	if s.settingsDirty {
-		if err := s.readSettings(ctx); err != nil {
-			return err
-		}
-	}
+	// In session pooling the connection stays with the client and is reset
+	// by DISCARD ALL when it leaves, so settings need no reading back.
 	if s.mode == PoolTransaction {
+		if s.settingsDirty {
+			if err := s.readSettings(ctx); err != nil {
+				return err
+			}
+		}
 		s.releaseServer()
 	}
 	return nil

@@ -131,8 +131,13 @@ func (s *session) handleBatchError(ctx context.Context, err error) error {
 	case errors.As(err, &cl):
 		return err
 	case errors.As(err, &sl):
-		s.log.Warn("server connection lost", "err", err)
 		s.dropServer()
+		if s.c.Forced() {
+			s.c.Goodbye(pgerror.Fatal(pgerror.AdminShutdown, "terminating connection due to administrator command").
+				WithHint("the proxy's shutdown deadline passed while the query ran"))
+			return nil
+		}
+		s.log.Warn("server connection lost", "err", err)
 		s.c.Goodbye(fatal(serverLostClientError(err)))
 		return err
 	}
