@@ -8,6 +8,9 @@ package wire
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -79,9 +82,10 @@ type Server struct {
 	cfg     Config
 	handler Handler
 	log     *slog.Logger
-	// dummy is used for unknown users so their exchange costs the same as a
-	// real one and reveals nothing.
-	dummy SCRAMVerifier
+	// mockSecret salts the made-up verifiers of unknown users: like
+	// PostgreSQL, an unknown user goes through a full exchange that fails,
+	// with a salt that is stable per name, so probing reveals nothing.
+	mockSecret [32]byte
 
 	active atomic.Int64
 
@@ -101,12 +105,12 @@ func NewServer(cfg Config, h Handler) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dummy, err := NewSCRAMVerifier("shardproxy-unknown-user", nil)
-	if err != nil {
-		return nil, err
+	s := &Server{cfg: cfg, handler: h, log: log,
+		listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}}
+	if _, err := rand.Read(s.mockSecret[:]); err != nil {
+		return nil, fmt.Errorf("wire: %w", err)
 	}
-	return &Server{cfg: cfg, handler: h, log: log, dummy: dummy,
-		listeners: map[net.Listener]struct{}{}, conns: map[*Conn]struct{}{}}, nil
+	return s, nil
 }
 
 // ActiveClients returns the number of client connections (including those
@@ -359,9 +363,9 @@ func (s *Server) startup(nc net.Conn, r *bufio.Reader, version uint32, body []by
 	if known && ua.Trust {
 		c.Admin = ua.Admin
 	} else {
-		v := s.dummy
-		if known {
-			v = ua.Verifier
+		v := ua.Verifier
+		if !known {
+			v = s.mockVerifier(user)
 		}
 		if err := s.authSCRAM(c, v); err != nil {
 			return nil, err
@@ -376,6 +380,17 @@ func (s *Server) startup(nc net.Conn, r *bufio.Reader, version uint32, body []by
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// mockVerifier is an unknown user's verifier: a per-name salt and keys no
+// proof can match.
+func (s *Server) mockVerifier(user string) SCRAMVerifier {
+	mac := hmac.New(sha256.New, s.mockSecret[:])
+	mac.Write([]byte(user))
+	sum := mac.Sum(nil)
+	keys := make([]byte, 2*scramKeyLen)
+	_, _ = rand.Read(keys)
+	return SCRAMVerifier{Salt: sum[:16], Iterations: 4096, StoredKey: keys[:scramKeyLen], ServerKey: keys[scramKeyLen:]}
 }
 
 func (s *Server) authFailed(c *Conn, user string) error {
