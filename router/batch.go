@@ -98,7 +98,7 @@ func (s *session) roundTrip(ctx context.Context) error {
 // a finished transaction are read back, and in transaction pooling the
 // connection goes back to the pool.
 func (s *session) afterBatch(ctx context.Context) error {
-	if s.server == nil || s.txStatus != 'I' || len(s.queue) > 0 {
+	if s.server == nil || s.txStatus != 'I' || len(s.queue) > 0 || s.awaitingSync {
 		return nil
 	}
 	// In session pooling the connection stays with the client and is reset

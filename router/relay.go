@@ -112,6 +112,7 @@ func (s *session) relay(ctx context.Context) error {
 				}
 			}
 		case 'Z': // ReadyForQuery
+			s.awaitingSync = false
 			if head.kind != 'S' && head.kind != 'Q' && head.kind != 'F' {
 				return fmt.Errorf("server %s sent ReadyForQuery while %q was expected", sc.Addr, head.kind)
 			}
@@ -150,11 +151,17 @@ func (s *session) relay(ctx context.Context) error {
 				s.pop()
 			}
 		case 'G': // CopyInResponse
-			if err := s.c.WriteFrame(typ, body); err != nil {
-				return s.clientWriteFailed(err)
+			s.dropSyncsSentIntoCopy()
+			if err := s.toClient(typ, body, nil); err != nil {
+				return err
 			}
 			if err := s.copyIn(); err != nil {
 				return err
+			}
+			if s.queue[0].kind == 'E' && !s.queueHasSync() {
+				// Extended protocol: PostgreSQL holds the COPY's answer
+				// until the client's next Sync or Flush, so wait for that.
+				return nil
 			}
 			continue
 		case 'H', 'd', 'c', 'W', 'V', 'v':
@@ -212,6 +219,25 @@ func trimNul(b []byte) []byte {
 		return b[:n-1]
 	}
 	return b
+}
+
+// dropSyncsSentIntoCopy: a client may send Sync right after the Execute
+// that starts COPY FROM STDIN. Such Syncs reach the server in copy-in mode,
+// where PostgreSQL ignores them, so no answer will come for them; the
+// server becomes idle only at the first Sync after CopyDone.
+func (s *session) dropSyncsSentIntoCopy() {
+	if s.queue[0].kind != 'E' {
+		return
+	}
+	kept := s.queue[:1]
+	for _, e := range s.queue[1:] {
+		if e.kind == 'S' {
+			s.awaitingSync = true
+			continue
+		}
+		kept = append(kept, e)
+	}
+	s.queue = kept
 }
 
 // copyIn pumps the client's COPY data to the server until CopyDone or

@@ -51,7 +51,10 @@ type session struct {
 	// counts answers the client already has and must not see twice.
 	replaying bool
 	suppress  int
-	skipping  bool // an error happened: ignore messages until Sync
+	// awaitingSync: the server ignored Syncs sent into a COPY and is not
+	// idle until the client's next Sync is answered.
+	awaitingSync bool
+	skipping     bool // an error happened: ignore messages until Sync
 	// idleDeadline: a read deadline for the idle-in-transaction timeout is set.
 	idleDeadline bool
 	scratch      []byte
@@ -187,7 +190,7 @@ func (s *session) dispatch(ctx context.Context, typ byte, body []byte) error {
 // readClient waits for the client's next message, applying the drain and
 // idle-in-transaction rules.
 func (s *session) readClient() (byte, []byte, error) {
-	idle := s.txStatus == 'I' && len(s.queue) == 0
+	idle := s.txStatus == 'I' && len(s.queue) == 0 && !s.awaitingSync
 	if idle {
 		if s.idleDeadline {
 			_ = s.c.SetReadDeadline(time.Time{})

@@ -1,0 +1,483 @@
+// Command pgbench-compare is what `make bench` runs (through
+// scripts/bench.sh). It exists to answer one question with numbers: what
+// does shardproxy cost compared with talking to PostgreSQL directly and
+// compared with PgBouncer, the pooler people would otherwise use?
+//
+// It starts a local PostgreSQL 15 (package localpg), fills it with
+// `pgbench -i`, starts PgBouncer (transaction pooling, pool size 20, SCRAM)
+// and shardproxy (the same) in front of it, and then runs pgbench's
+// select-by-key script in the simple, extended and prepared protocols, and
+// TPC-B, against all three, interleaved, the order rotating from run to run,
+// several times. It prints per workload and target the median TPS and
+// latency, the ratios to direct and to PgBouncer, and the CPU each proxy
+// (and PostgreSQL) spent per transaction, and keeps the table and the raw
+// numbers under bench/results/.
+//
+// Everything shares the machine's cores: pgbench, the proxy and PostgreSQL
+// compete for them, so the ratios within one run mean more than absolute
+// numbers, and a proxy's CPU per transaction is taken from PostgreSQL and
+// pgbench too.
+//
+// Usage: pgbench-compare [-duration 10s] [-repeats 5] [-workloads a,b]
+// [-scale 10] [-warmup 2s] [-proxy bin/shardproxy] [-results bench/results]
+// [-keep]. BENCH_DURATION and BENCH_REPEATS set the defaults of -duration
+// and -repeats.
+//
+// Every process it starts stops when it exits, is interrupted, or is killed.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/shardproxy/shardproxy/localpg"
+)
+
+func init() {
+	// Children get SIGKILL as their parent-death signal so that a killed
+	// benchmark leaves nothing running. Linux sends it when the *thread*
+	// that forked the child exits, not the process. Locked here, the main
+	// goroutine stays on the main thread, which lives as long as the
+	// process; every child (pgbench, PgBouncer, shardproxy) is started from
+	// the main goroutine. localpg starts PostgreSQL from a thread of its own.
+	runtime.LockOSThread()
+}
+
+type options struct {
+	duration  time.Duration
+	warmup    time.Duration
+	repeats   int
+	scale     int
+	workloads []workload
+	proxyBin  string
+	results   string
+	keep      bool
+}
+
+func parseOptions(args []string, getenv func(string) string) (options, error) {
+	o := options{duration: 10 * time.Second, repeats: 5}
+	if s := getenv("BENCH_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return o, fmt.Errorf("BENCH_DURATION: %w", err)
+		}
+		o.duration = d
+	}
+	if s := getenv("BENCH_REPEATS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return o, fmt.Errorf("BENCH_REPEATS: %w", err)
+		}
+		o.repeats = n
+	}
+	var names []string
+	for _, w := range workloads {
+		names = append(names, w.Name)
+	}
+	fs := flag.NewFlagSet("pgbench-compare", flag.ContinueOnError)
+	fs.DurationVar(&o.duration, "duration", o.duration, "length of each pgbench run, whole seconds (default from BENCH_DURATION)")
+	fs.IntVar(&o.repeats, "repeats", o.repeats, "runs per workload and target (default from BENCH_REPEATS)")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "an unrecorded select-simple run per target before measuring (0: none)")
+	fs.IntVar(&o.scale, "scale", 10, "pgbench scale factor (100,000 accounts each)")
+	wl := fs.String("workloads", strings.Join(names, ","), "comma-separated workloads to run")
+	fs.StringVar(&o.proxyBin, "proxy", "bin/shardproxy", "shardproxy binary (make build)")
+	fs.StringVar(&o.results, "results", "bench/results", "directory for the results")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (data, configurations, logs)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.duration < time.Second || o.duration%time.Second != 0 {
+		return o, fmt.Errorf("-duration %s: whole seconds, at least 1s (pgbench -T)", o.duration)
+	}
+	if o.repeats < 1 || o.scale < 1 || o.warmup < 0 {
+		return o, errors.New("-repeats and -scale must be at least 1, -warmup not negative")
+	}
+	for _, n := range strings.Split(*wl, ",") {
+		w, ok := findWorkload(strings.TrimSpace(n))
+		if !ok {
+			return o, fmt.Errorf("unknown workload %q (known: %s)", n, strings.Join(names, ", "))
+		}
+		o.workloads = append(o.workloads, w)
+	}
+	return o, nil
+}
+
+func main() {
+	opts, err := parseOptions(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgbench-compare:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	go func() {
+		// After the first signal, a second one kills us at once; the
+		// parent-death signal then takes the children with us.
+		<-ctx.Done()
+		stop()
+	}()
+	if err := benchmark(ctx, opts); err != nil {
+		fmt.Fprintln(os.Stderr, "pgbench-compare:", err)
+		os.Exit(1)
+	}
+}
+
+// target is one way for pgbench to reach PostgreSQL.
+type target struct {
+	name string
+	port int
+	proc *proc // nil for direct
+}
+
+const (
+	benchUser = "app"
+	benchDB   = "app"
+	poolSize  = 20
+)
+
+func benchmark(ctx context.Context, o options) (err error) {
+	rep := &report{
+		Started:  time.Now().UTC(),
+		CPUs:     runtime.NumCPU(),
+		Versions: map[string]string{},
+		Duration: o.duration.String(),
+		Repeats:  o.repeats,
+		Scale:    o.scale,
+	}
+	rep.Host, _ = os.Hostname()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	// Find every binary before starting anything.
+	pgBinDir, err := localpg.FindBinDir("")
+	if err != nil {
+		return err
+	}
+	pb := pgbench{bin: filepath.Join(pgBinDir, "pgbench"), host: "127.0.0.1", user: benchUser, password: benchUser, db: benchDB}
+	if out, err := exec.Command(pb.bin, "--version").Output(); err == nil {
+		rep.Versions["pgbench"] = strings.TrimSpace(string(out))
+	}
+	bouncerBin, err := exec.LookPath("pgbouncer")
+	if err != nil {
+		if bouncerBin, err = exec.LookPath("/usr/sbin/pgbouncer"); err != nil {
+			return errors.New("pgbouncer not found: install the Debian package pgbouncer (scripts/deps.sh bench)")
+		}
+	}
+	bouncerVersion, major, minor, err := pgbouncerVersion(bouncerBin)
+	if err != nil {
+		return err
+	}
+	rep.Versions["pgbouncer"] = bouncerVersion
+	na := map[string]string{}
+	maxPrepped := 0
+	if major > 1 || minor >= 21 {
+		maxPrepped = 100
+	} else {
+		na["select-prepared/"+targetPgBouncer] = fmt.Sprintf("PgBouncer %s cannot keep prepared statements in transaction mode (max_prepared_statements needs 1.21 or newer), so pgbench -M prepared fails through it", bouncerVersion)
+	}
+	proxyBin, err := filepath.Abs(o.proxyBin)
+	if err != nil {
+		return err
+	}
+	out, err := exec.Command(proxyBin, "version").Output()
+	if err != nil {
+		return fmt.Errorf("%s version: %w (run make build)", proxyBin, err)
+	}
+	rep.Versions["shardproxy"] = strings.TrimPrefix(strings.TrimSpace(string(out)), "shardproxy ")
+	if commit, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		rep.Versions["shardproxy"] += " (commit " + strings.TrimSpace(string(commit)) + ")"
+	}
+
+	// A work directory the postgres OS user can reach (PostgreSQL and
+	// PgBouncer run as that user when we are root).
+	work, err := os.MkdirTemp("", "shardbench-")
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(work, 0o755); err != nil {
+		return err
+	}
+	defer func() {
+		if o.keep {
+			fmt.Fprintln(os.Stderr, "work directory kept:", work)
+			return
+		}
+		_ = os.RemoveAll(work)
+	}()
+
+	fmt.Fprintln(os.Stderr, "starting PostgreSQL...")
+	cluster, err := localpg.Start(ctx, localpg.Config{
+		Dir:       filepath.Join(work, "pg"),
+		Logger:    logger,
+		Roles:     []localpg.Role{{Name: benchUser, Password: benchUser}},
+		Databases: []string{benchDB},
+		// The pgbench tables at scale 10 (about 160 MB) stay in memory.
+		Settings: map[string]string{"shared_buffers": "256MB"},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintln(os.Stderr, "stopping PostgreSQL...")
+		if serr := cluster.Stop(); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}()
+	primary := cluster.Shards[0].Primary
+
+	scram, err := prepareDatabase(ctx, cluster, primary, pb, o.scale, rep)
+	if err != nil {
+		return err
+	}
+
+	bouncerPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "starting PgBouncer", bouncerVersion, "and shardproxy...")
+	bouncer, err := startPgBouncer(pgbouncerConfig{
+		Bin: bouncerBin, Dir: filepath.Join(work, "pgbouncer"), Port: bouncerPort,
+		Backend: primary.Addr(), DB: benchDB, User: benchUser, SCRAM: scram,
+		PoolSize: poolSize, MaxPrepped: maxPrepped,
+	})
+	if err != nil {
+		return err
+	}
+	defer bouncer.stop(5 * time.Second)
+	proxyPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	proxy, err := startShardproxy(shardproxyConfig{
+		Bin: proxyBin, Dir: filepath.Join(work, "shardproxy"), Port: proxyPort,
+		Backend: primary.Addr(), User: benchUser, Password: benchUser, PoolSize: poolSize,
+	})
+	if err != nil {
+		return err
+	}
+	defer proxy.stop(5 * time.Second)
+	targets := []target{
+		{name: targetDirect, port: primary.Port},
+		{name: targetPgBouncer, port: bouncerPort, proc: bouncer},
+		{name: targetShardproxy, port: proxyPort, proc: proxy},
+	}
+	for _, t := range targets[1:] {
+		url := fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", benchUser, benchUser, t.port, benchDB)
+		if err := waitReady(ctx, t.proc, url, 15*time.Second); err != nil {
+			return err
+		}
+	}
+
+	m := measurer{pb: pb, pgPID: primary.PID()}
+	if o.warmup > 0 {
+		fmt.Fprintf(os.Stderr, "warming up (%s per target)...\n", o.warmup)
+		for _, t := range targets {
+			r := m.measure(ctx, t, workloads[0], o.warmup.Round(time.Second))
+			if ctx.Err() != nil {
+				break
+			}
+			if r.Error != "" {
+				fmt.Fprintf(os.Stderr, "  warm-up via %s failed: %s\n", t.name, r.Error)
+			}
+		}
+	}
+
+	cells := 0
+	for _, w := range o.workloads {
+		for _, t := range targets {
+			if na[w.Name+"/"+t.name] == "" {
+				cells++
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "measuring: %d repeats x %d runs of %s (about %s)\n",
+		o.repeats, cells, o.duration, (time.Duration(o.repeats*cells) * (o.duration + time.Second)).Round(time.Second))
+measure:
+	for i := range o.repeats {
+		for wi, w := range o.workloads {
+			shift := (i + wi) % len(targets)
+			order := append(append([]target(nil), targets[shift:]...), targets[:shift]...)
+			for pos, t := range order {
+				if na[w.Name+"/"+t.name] != "" {
+					continue
+				}
+				r := m.measure(ctx, t, w, o.duration)
+				if ctx.Err() != nil {
+					rep.Interrupted = true
+					break measure
+				}
+				r.Repeat, r.Position = i+1, pos
+				rep.Runs = append(rep.Runs, r)
+				progress(os.Stderr, o.repeats, r)
+			}
+		}
+	}
+	rep.Finished = time.Now().UTC()
+	rep.summarize(o.workloads, na)
+
+	// Keep a proxy's log next to the results when it says more than
+	// PgBouncer's routine LOG lines (shardproxy logs at warn, so anything).
+	stamp := rep.Started.Format("20060102T150405Z")
+	for _, p := range []*proc{bouncer, proxy} {
+		if p.exited() != nil {
+			rep.Notes = append(rep.Notes, p.exited().Error())
+		}
+		if b, err := os.ReadFile(p.logPath); err == nil && notableLog(string(b)) {
+			dst := filepath.Join(o.results, stamp+"-"+p.name+".log")
+			if os.MkdirAll(o.results, 0o755) == nil && os.WriteFile(dst, b, 0o644) == nil {
+				rep.Notes = append(rep.Notes, fmt.Sprintf("%s logged %d lines, kept in %s.", p.name, strings.Count(string(b), "\n"), dst))
+			}
+		}
+	}
+	fmt.Println()
+	rep.writeMarkdown(os.Stdout)
+	path, err := rep.save(o.results)
+	if err != nil {
+		return fmt.Errorf("saving results: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "\nresults: %s and %s\n", path, strings.TrimSuffix(path, ".md")+".json")
+	if rep.Interrupted {
+		return errors.New("interrupted")
+	}
+	return nil
+}
+
+// prepareDatabase records PostgreSQL's version, fills the pgbench tables,
+// checkpoints, and returns the bench user's SCRAM secret for PgBouncer's
+// auth_file.
+func prepareDatabase(ctx context.Context, c *localpg.Cluster, s *localpg.Server, pb pgbench, scale int, rep *report) (string, error) {
+	fmt.Fprintf(os.Stderr, "pgbench -i -s %d...\n", scale)
+	if err := pb.initialize(ctx, s.Port, scale); err != nil {
+		return "", err
+	}
+	conn, err := pgx.Connect(ctx, c.SuperConnString(s, benchDB))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	rep.Versions["postgres"] = conn.PgConn().ParameterStatus("server_version")
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return "", err
+	}
+	var scram string
+	if err := conn.QueryRow(ctx, "SELECT rolpassword FROM pg_authid WHERE rolname = $1", benchUser).Scan(&scram); err != nil {
+		return "", fmt.Errorf("reading %s's SCRAM secret: %w", benchUser, err)
+	}
+	if !strings.HasPrefix(scram, "SCRAM-SHA-256$") {
+		return "", fmt.Errorf("%s's password is not stored as SCRAM", benchUser)
+	}
+	return scram, nil
+}
+
+// measurer runs pgbench against a target and takes the CPU the proxy and
+// PostgreSQL spent meanwhile.
+type measurer struct {
+	pb    pgbench
+	pgPID int // the postmaster
+}
+
+func (m measurer) measure(ctx context.Context, t target, w workload, d time.Duration) run {
+	r := run{Workload: w.Name, Target: t.name, Started: time.Now().UTC()}
+	if t.proc != nil {
+		if err := t.proc.exited(); err != nil {
+			r.Error = err.Error()
+			return r
+		}
+	}
+	began := time.Now()
+	machineBefore, err5 := machineCPU()
+	pgBefore, err1 := cpuOfTree(m.pgPID)
+	var proxyBefore time.Duration
+	var err2 error
+	if t.proc != nil {
+		proxyBefore, err2 = cpuOf(t.proc.pid())
+	}
+	res, err := m.pb.run(ctx, t.port, w, d)
+	pgAfter, err3 := cpuOfTree(m.pgPID)
+	machineAfter, err6 := machineCPU()
+	r.Elapsed = time.Since(began)
+	r.MachineCPU = machineAfter - machineBefore
+	var proxyAfter time.Duration
+	var err4 error
+	if t.proc != nil {
+		proxyAfter, err4 = cpuOf(t.proc.pid())
+	}
+	r.pgbenchResult = res
+	r.ProxyCPU, r.PostgresCPU = proxyAfter-proxyBefore, pgAfter-pgBefore
+	if err != nil {
+		r.Error = err.Error()
+		if t.proc != nil && t.proc.exited() != nil {
+			r.Error += "; " + t.proc.exited().Error()
+		}
+	} else if cerr := errors.Join(err1, err2, err3, err4, err5, err6); cerr != nil {
+		r.Error = "reading CPU times: " + cerr.Error()
+	}
+	return r
+}
+
+func progress(w io.Writer, repeats int, r run) {
+	if r.Error != "" {
+		fmt.Fprintf(w, "  [%d/%d] %-16s %-10s ERROR %s\n", r.Repeat, repeats, r.Workload, r.Target, r.Error)
+		return
+	}
+	proxy := ""
+	if r.Target != targetDirect && r.Transactions > 0 {
+		proxy = fmt.Sprintf("  proxy %.1f µs/txn", float64(r.ProxyCPU.Microseconds())/float64(r.Transactions))
+	}
+	// CPUs busy during the run, machine-wide and by whom, to show how
+	// saturated the shared machine was.
+	busy := func(d time.Duration) float64 { return d.Seconds() / r.Elapsed.Seconds() }
+	fmt.Fprintf(w, "  [%d/%d] %-16s %-10s %8.0f tps %7.3f ms%s  (CPUs busy %.2f: postgres %.2f, proxy %.2f, pgbench %.2f)\n",
+		r.Repeat, repeats, r.Workload, r.Target, r.TPS, r.LatencyMs, proxy,
+		busy(r.MachineCPU), busy(r.PostgresCPU), busy(r.ProxyCPU), busy(r.ClientCPU))
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "      pgbench: %s\n", e)
+	}
+	if r.Aborted || r.Failed > 0 {
+		fmt.Fprintf(w, "      %d failed transactions, aborted=%v\n", r.Failed, r.Aborted)
+	}
+}
+
+// notableLog reports whether a proxy's log has a line other than
+// PgBouncer's informational ones.
+func notableLog(log string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		if strings.TrimSpace(line) != "" && !strings.Contains(line, "] LOG ") {
+			return true
+		}
+	}
+	return false
+}
+
+// freePort asks the kernel for a free port on 127.0.0.1. Another process
+// could take it before our child binds it; the child then fails to start
+// and says so.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
