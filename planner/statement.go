@@ -33,6 +33,9 @@ type Statement struct {
 	ChangesSettings bool
 	// ExecuteNames lists every EXECUTE'd name in the string.
 	ExecuteNames []string
+	// ChangesSchema: CREATE, ALTER or DROP somewhere; statements prepared
+	// before it may have a stale result type.
+	ChangesSchema bool
 	// NeedsSession names the construct that only works with a server
 	// session of its own (LISTEN, session advisory locks, temporary
 	// tables, WITH HOLD cursors); "" when there is none.
@@ -63,6 +66,8 @@ func Analyze(sql string) Statement {
 		switch first {
 		case "set", "reset", "discard":
 			st.ChangesSettings = true
+		case "alter", "drop":
+			st.ChangesSchema = true
 		case "listen":
 			st.NeedsSession = "LISTEN"
 		case "execute":
@@ -76,6 +81,7 @@ func Analyze(sql string) Statement {
 				}
 			}
 		case "create":
+			st.ChangesSchema = true
 			if w := word(toks, 1); w == "temp" || w == "temporary" ||
 				(w == "local" || w == "global") && (word(toks, 2) == "temp" || word(toks, 2) == "temporary") {
 				st.NeedsSession = "a temporary table"

@@ -34,8 +34,10 @@ func TestAnalyze(t *testing.T) {
 		{"LISTEN ch", planner.Statement{NeedsSession: "LISTEN"}},
 		{"select pg_advisory_lock(1)", planner.Statement{NeedsSession: "a session-level advisory lock (pg_advisory_lock)"}},
 		{"select pg_advisory_xact_lock(1)", planner.Statement{}},
-		{"create temp table x(a int)", planner.Statement{NeedsSession: "a temporary table"}},
-		{"CREATE LOCAL TEMPORARY TABLE x(a int)", planner.Statement{NeedsSession: "a temporary table"}},
+		{"create temp table x(a int)", planner.Statement{ChangesSchema: true, NeedsSession: "a temporary table"}},
+		{"CREATE LOCAL TEMPORARY TABLE x(a int)", planner.Statement{ChangesSchema: true, NeedsSession: "a temporary table"}},
+		{"alter table t add column c int", planner.Statement{ChangesSchema: true}},
+		{"select 1; drop view v", planner.Statement{Multi: true, ChangesSchema: true}},
 		{"declare c cursor with hold for select 1", planner.Statement{NeedsSession: "a WITH HOLD cursor"}},
 		{"declare c cursor for select 1", planner.Statement{}},
 		// Keywords inside strings, comments, quoted identifiers and dollar

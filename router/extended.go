@@ -7,6 +7,10 @@ package router
 // the client's Bind or Describe. Unnamed statements are treated the same
 // way, which lets repeated unnamed Parses skip PostgreSQL's parse and
 // planning. In session pooling messages pass through unchanged.
+//
+// Changes to the client's statement table are applied when the message is
+// read (later messages of the batch need them) and undone if PostgreSQL
+// would have skipped the message after an earlier error.
 
 import (
 	"bytes"
@@ -31,32 +35,66 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 	if err := msg.Decode(body); err != nil {
 		return pgerror.Fatal(pgerror.ProtocolViolation, "invalid Parse message: %v", err)
 	}
-	if msg.Name != "" && !s.replaying {
-		if _, ok := s.stmts[msg.Name]; ok {
-			return pgerror.New(pgerror.DuplicatePreparedStatement, "prepared statement %q already exists", msg.Name)
-		}
+	if msg.Name != "" && !s.replaying && s.hasStatementName(msg.Name) {
+		return pgerror.New(pgerror.DuplicatePreparedStatement, "prepared statement %q already exists", msg.Name)
 	}
 	st := planner.Analyze(msg.Query)
 	if st.NeedsSession != "" {
 		return pgerror.New(pgerror.FeatureNotSupported, "%s is not supported in transaction pooling", st.NeedsSession).
 			WithHint("it needs a server session of its own; use pool.mode: session for this client")
 	}
-	stmt := &statement{
-		serverName:      serverStatementName(msg.Query, msg.ParameterOIDs),
-		query:           msg.Query,
-		paramOIDs:       msg.ParameterOIDs,
-		changesSettings: st.ChangesSettings,
-		parsedInBatch:   s.batch.number,
-	}
-	s.stmts[msg.Name] = stmt
 	if err := s.ensureServer(ctx); err != nil {
 		return err
 	}
-	if s.server.hasPrepared(stmt.serverName) {
-		s.queue = append(s.queue, expect{kind: 'x', synthetic: parseCompleteFrame})
+	stmt := &statement{
+		query:         msg.Query,
+		paramOIDs:     msg.ParameterOIDs,
+		analysis:      st,
+		parsedInBatch: s.batch.number,
+	}
+	// EXECUTE of a SQL-level statement means different things for
+	// different clients: the name carries the PREPARE texts it runs.
+	var sqlTexts []string
+	for _, name := range st.ExecuteNames {
+		if text, ok := s.sqlStmts[name]; ok {
+			sqlTexts = append(sqlTexts, text)
+			s.ensureSQLPreparedExtended(name)
+		}
+	}
+	stmt.serverName = serverStatementName(msg.Query, msg.ParameterOIDs, sqlTexts...)
+	prev, hadPrev := s.stmts[msg.Name]
+	s.stmts[msg.Name] = stmt
+	name := msg.Name
+	undo := func() {
+		if s.stmts[name] == stmt {
+			if hadPrev {
+				s.stmts[name] = prev
+			} else {
+				delete(s.stmts, name)
+			}
+		}
+	}
+	present, stale := s.server.lookupPrepared(stmt.serverName, s.r.schemaEpoch.Load())
+	if present && !stale {
+		s.queue = append(s.queue, expect{kind: 'x', synthetic: parseCompleteFrame, undo: undo})
 		return nil
 	}
-	return s.writeParse(stmt, expect{kind: 'P', stmt: stmt, clientName: msg.Name, serverName: stmt.serverName})
+	if stale {
+		if err := s.closeServerStatement(stmt.serverName); err != nil {
+			return err
+		}
+	}
+	return s.writeParse(stmt, expect{kind: 'P', stmt: stmt, clientName: name, serverName: stmt.serverName, undo: undo})
+}
+
+// hasStatementName: SQL-level and protocol-level prepared statements share
+// one namespace in PostgreSQL.
+func (s *session) hasStatementName(name string) bool {
+	if _, ok := s.stmts[name]; ok {
+		return true
+	}
+	_, ok := s.sqlStmts[name]
+	return ok
 }
 
 func (s *session) writeParse(stmt *statement, e expect) error {
@@ -69,19 +107,42 @@ func (s *session) writeParse(stmt *statement, e expect) error {
 	if err := s.server.WriteRaw(s.scratch); err != nil {
 		return &serverLostError{err: err}
 	}
+	e.epoch = s.r.schemaEpoch.Load()
 	s.queue = append(s.queue, e)
 	return nil
 }
 
+// closeServerStatement closes a server statement ahead of preparing it
+// again, its answer swallowed.
+func (s *session) closeServerStatement(name string) error {
+	s.server.forgetPrepared(name)
+	body := append(append([]byte{'S'}, name...), 0)
+	if err := s.server.WriteFrame('C', body); err != nil {
+		return &serverLostError{err: err}
+	}
+	s.queue = append(s.queue, expect{kind: 'C', swallow: true, swallowErrors: true})
+	return nil
+}
+
 // ensurePrepared injects a Parse when the server connection lacks the
-// statement; its ParseComplete is swallowed, its error is not.
+// statement (or holds a copy older than a schema change); its
+// ParseComplete is swallowed, its error is not.
 func (s *session) ensurePrepared(stmt *statement) error {
-	if s.server.hasPrepared(stmt.serverName) {
+	for _, name := range stmt.analysis.ExecuteNames {
+		s.ensureSQLPreparedExtended(name)
+	}
+	present, stale := s.server.lookupPrepared(stmt.serverName, s.r.schemaEpoch.Load())
+	if present && !stale {
 		return nil
 	}
 	for i := range s.queue {
 		if s.queue[i].kind == 'P' && s.queue[i].serverName == stmt.serverName {
 			return nil // already on its way in this batch
+		}
+	}
+	if stale {
+		if err := s.closeServerStatement(stmt.serverName); err != nil {
+			return err
 		}
 	}
 	return s.writeParse(stmt, expect{kind: 'P', swallow: true, serverName: stmt.serverName})
@@ -92,6 +153,11 @@ func (s *session) lookupStatement(name string) (*statement, error) {
 	if !ok {
 		if name == "" {
 			return nil, pgerror.New(pgerror.InvalidSQLStatementName, "unnamed prepared statement does not exist")
+		}
+		if _, sql := s.sqlStmts[name]; sql {
+			return nil, pgerror.New(pgerror.FeatureNotSupported,
+				"prepared statement %q was made with PREPARE and cannot be bound through shardproxy's transaction pooling", name).
+				WithHint("use EXECUTE, or prepare it with a protocol-level Parse")
 		}
 		return nil, pgerror.New(pgerror.InvalidSQLStatementName, "prepared statement %q does not exist", name)
 	}
@@ -111,18 +177,26 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 		return pgerror.Fatal(pgerror.ProtocolViolation, "invalid Bind message")
 	}
 	stmtEnd += portalEnd + 1
-	stmt, err := s.lookupStatement(string(body[portalEnd+1 : stmtEnd]))
+	clientName := string(body[portalEnd+1 : stmtEnd])
+	stmt, err := s.lookupStatement(clientName)
 	if err != nil {
 		return err
 	}
 	if err := s.ensureServer(ctx); err != nil {
 		return err
 	}
+	if err := s.prepareSQLStatementEffects(stmt); err != nil {
+		return err
+	}
 	if err := s.ensurePrepared(stmt); err != nil {
 		return err
 	}
-	if stmt.changesSettings {
+	s.notePortal(string(body[:portalEnd]), stmt)
+	if stmt.analysis.ChangesSettings {
 		s.settingsDirty = true
+	}
+	if stmt.analysis.ChangesSchema {
+		s.schemaChanged = true
 	}
 	// Same Bind with the server's statement name.
 	b := s.scratch[:0]
@@ -133,7 +207,7 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if err := s.server.WriteFrame('B', b); err != nil {
 		return &serverLostError{err: err}
 	}
-	s.queue = append(s.queue, expect{kind: 'B', stmt: stmt})
+	s.queue = append(s.queue, expect{kind: 'B', stmt: stmt, clientName: clientName, afterExecute: s.batch.executed})
 	return nil
 }
 
@@ -141,7 +215,8 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 	if s.mode == PoolSession || len(body) < 2 || body[0] != 'S' {
 		return s.forwardExtended(ctx, 'D', body, expect{kind: 'D'})
 	}
-	stmt, err := s.lookupStatement(string(trimNul(body[1:])))
+	clientName := string(trimNul(body[1:]))
+	stmt, err := s.lookupStatement(clientName)
 	if err != nil {
 		return err
 	}
@@ -156,8 +231,19 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 	if err := s.server.WriteFrame('D', b); err != nil {
 		return &serverLostError{err: err}
 	}
-	s.queue = append(s.queue, expect{kind: 'D'})
+	s.queue = append(s.queue, expect{kind: 'D', stmt: stmt, clientName: clientName})
 	return nil
+}
+
+func (s *session) execute(ctx context.Context, body []byte) error {
+	e := expect{kind: 'E'}
+	if s.mode == PoolTransaction {
+		s.batch.executed = true
+		if stmt := s.portalStatement(body); stmt != nil {
+			e.onTag = s.sqlStatementTagHandler(stmt)
+		}
+	}
+	return s.forwardExtended(ctx, 'E', body, e)
 }
 
 func (s *session) closeMsg(ctx context.Context, body []byte) error {
@@ -171,8 +257,17 @@ func (s *session) closeMsg(ctx context.Context, body []byte) error {
 	}
 	// Closing a statement forgets it for this client only; the server
 	// keeps it for every other client that uses the same text.
-	delete(s.stmts, string(trimNul(body[1:])))
-	s.queue = append(s.queue, expect{kind: 'x', synthetic: closeCompleteFrame})
+	name := string(trimNul(body[1:]))
+	prev, had := s.stmts[name]
+	delete(s.stmts, name)
+	undo := func() {
+		if had {
+			if _, again := s.stmts[name]; !again {
+				s.stmts[name] = prev
+			}
+		}
+	}
+	s.queue = append(s.queue, expect{kind: 'x', synthetic: closeCompleteFrame, undo: undo})
 	return nil
 }
 

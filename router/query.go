@@ -21,6 +21,10 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return pgerror.Wrap(err, pgerror.InternalError, "could not plan the statement")
 	}
 	e := expect{kind: 'Q'}
+	if s.mode == PoolTransaction {
+		// PostgreSQL drops the unnamed statement at every simple query.
+		delete(s.stmts, "")
+	}
 	// In an aborted transaction everything goes to the server, which
 	// answers with the error PostgreSQL gives there.
 	if s.mode == PoolTransaction && s.txStatus != 'E' {
@@ -33,7 +37,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		case planner.KindDeallocate:
 			return s.deallocate(plan.Statement)
 		case planner.KindPrepare:
-			if _, ok := s.sqlStmts[plan.Name]; ok {
+			if s.hasStatementName(plan.Name) {
 				return s.refuseQuery(pgerror.New(pgerror.DuplicatePreparedStatement, "prepared statement %q already exists", plan.Name))
 			}
 			if err := s.ensureServer(ctx); err != nil {
@@ -55,7 +59,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 			sc := func() *serverConn { return s.server }
 			e.onTag = func(tag string) {
 				if tag == "DISCARD ALL" {
-					clear(s.stmts)
+					s.forgetProtocolStatements()
 					clear(s.sqlStmts)
 					if c := sc(); c != nil {
 						c.resetState(true)
@@ -75,6 +79,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if plan.ChangesSettings {
 		s.settingsDirty = true
 	}
+	if plan.ChangesSchema {
+		s.schemaChanged = true
+	}
 	if plan.NeedsSession == "LISTEN" {
 		s.listening = true
 	}
@@ -91,33 +98,6 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	return s.c.Flush()
 }
 
-// ensureSQLPrepared makes the server connection hold the client's version
-// of a SQL-level prepared statement before an EXECUTE runs.
-func (s *session) ensureSQLPrepared(name string) {
-	sc := s.server
-	want, clientHas := s.sqlStmts[name]
-	have, serverHas := sc.sqlPrepared[name]
-	if clientHas && serverHas && have == want {
-		return
-	}
-	if serverHas {
-		s.queueInternalQuery("DEALLOCATE " + quoteIdent(name))
-		delete(sc.sqlPrepared, name)
-	}
-	if clientHas {
-		body := append([]byte(want), 0)
-		if sc.WriteFrame('Q', body) == nil {
-			// Its error, if any, reaches the client: the EXECUTE that
-			// follows would otherwise fail with a confusing message.
-			s.queue = append(s.queue, expect{kind: 'Q', swallow: true, onTag: func(tag string) {
-				if tag == "PREPARE" {
-					sc.sqlPrepared[name] = want
-				}
-			}})
-		}
-	}
-}
-
 // queueInternalQuery writes a query of the proxy's own ahead of the
 // client's, its whole answer swallowed.
 func (s *session) queueInternalQuery(sql string) {
@@ -130,14 +110,17 @@ func (s *session) queueInternalQuery(sql string) {
 // client only and stays on server connections for whoever else uses it.
 func (s *session) deallocate(st planner.Statement) error {
 	tag := "DEALLOCATE"
+	// One namespace holds both kinds of statement, as in PostgreSQL.
 	if st.All {
 		tag = "DEALLOCATE ALL"
 		clear(s.sqlStmts)
+		s.forgetProtocolStatements()
 	} else {
-		if _, ok := s.sqlStmts[st.Name]; !ok {
+		if !s.hasStatementName(st.Name) {
 			return s.refuseQuery(pgerror.New(pgerror.InvalidSQLStatementName, "prepared statement %q does not exist", st.Name))
 		}
 		delete(s.sqlStmts, st.Name)
+		delete(s.stmts, st.Name)
 	}
 	if err := s.c.Send(&pgproto3.CommandComplete{CommandTag: []byte(tag)}); err != nil {
 		return &clientLostError{err: err}

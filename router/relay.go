@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -39,6 +40,13 @@ type expect struct {
 	onTag func(tag string)
 	// onError receives the server's error for this entry.
 	onError func(*pgproto3.ErrorResponse)
+	// undo reverts the client's statement table when PostgreSQL skips the
+	// message after an earlier error.
+	undo func()
+	// epoch: for a Parse, the schema epoch it was written in.
+	epoch uint64
+	// afterExecute: for a Bind, an Execute of the same batch went first.
+	afterExecute bool
 }
 
 // errServerLost means the server connection failed mid-exchange.
@@ -97,12 +105,28 @@ func (s *session) relay(ctx context.Context) error {
 			if head.kind == 'P' && head.stmt != nil && s.stmts[head.clientName] == head.stmt {
 				delete(s.stmts, head.clientName)
 			}
+			if (head.kind == 'B' || head.kind == 'D') && head.stmt != nil && forward {
+				// The client knows its statement by its own name.
+				if er.Message != "" {
+					er.Message = strings.ReplaceAll(er.Message, `"`+head.stmt.serverName+`"`, `"`+head.clientName+`"`)
+					if fixed, err := er.Encode(nil); err == nil {
+						body = fixed[5:]
+					}
+				}
+			}
 			if head.kind != 'Q' && head.kind != 'F' {
 				// Extended protocol: the server now skips to Sync, so
-				// everything queued before the next Sync gets no answer.
+				// everything queued before the next Sync gets no answer,
+				// and what those messages did to the client's statement
+				// table is undone, newest first.
 				i := 0
 				for i < len(s.queue) && s.queue[i].kind != 'S' {
 					i++
+				}
+				for j := i - 1; j >= 1; j-- {
+					if u := s.queue[j].undo; u != nil {
+						u()
+					}
 				}
 				s.queue = s.queue[i:]
 				if len(s.queue) == 0 {
@@ -113,6 +137,16 @@ func (s *session) relay(ctx context.Context) error {
 			}
 		case 'Z': // ReadyForQuery
 			s.awaitingSync = false
+			if s.schemaChanged {
+				// Statements prepared before the change may have a stale
+				// result type: every server re-prepares them before use.
+				// Bumped at each ReadyForQuery of the transaction, and
+				// last at its end, when the change becomes visible to all.
+				s.r.schemaEpoch.Add(1)
+				if len(body) > 0 && body[0] == 'I' {
+					s.schemaChanged = false
+				}
+			}
 			if head.kind != 'S' && head.kind != 'Q' && head.kind != 'F' {
 				return fmt.Errorf("server %s sent ReadyForQuery while %q was expected", sc.Addr, head.kind)
 			}
@@ -126,7 +160,9 @@ func (s *session) relay(ctx context.Context) error {
 			if head.kind != 'P' {
 				return unexpected(sc.Addr, typ, head.kind)
 			}
-			sc.addPrepared(head.serverName)
+			if head.serverName != "" {
+				sc.addPrepared(head.serverName, head.epoch)
+			}
 			s.pop()
 		case '2', '3': // BindComplete, CloseComplete
 			s.pop()

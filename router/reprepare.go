@@ -39,7 +39,7 @@ func (s *session) logBatchMessage(typ byte, body []byte) {
 	if len(s.batch.log) == 0 {
 		s.batch.startTx = s.txStatus
 		s.batch.number++
-		s.batch.sent, s.batch.rows = 0, false
+		s.batch.sent, s.batch.rows, s.batch.executed = 0, false, false
 	}
 	var h [5]byte
 	h[0] = typ
@@ -54,6 +54,9 @@ type batchState struct {
 	startTx byte   // transaction status when the batch began
 	sent    int    // frames already sent to the client for this batch
 	rows    bool   // a DataRow or CopyData reached the client
+	// executed: an Execute went to the server; a replay would run its
+	// side effects twice.
+	executed bool
 	retried bool   // the batch was replayed once already
 	// retry: the batch is being abandoned for a replay; the server's
 	// answers up to its ReadyForQuery are hidden.
@@ -65,7 +68,7 @@ func (b *batchState) reset() {
 		b.log = nil
 	}
 	b.log = b.log[:0]
-	b.sent, b.rows, b.retried, b.retry = 0, false, false, false
+	b.sent, b.rows, b.retried, b.retry, b.executed = 0, false, false, false, false
 }
 
 // staleStatement reacts to "cached plan must not change result type" on
@@ -77,7 +80,7 @@ func (s *session) staleStatement(head *expect, er *pgproto3.ErrorResponse) bool 
 	sc := s.server
 	sc.forgetPrepared(head.stmt.serverName)
 	sc.toClose = append(sc.toClose, head.stmt.serverName)
-	if s.mode != PoolTransaction || s.batch.startTx != 'I' || s.batch.rows || s.batch.retried ||
+	if s.mode != PoolTransaction || s.batch.startTx != 'I' || s.batch.rows || s.batch.retried || s.batch.executedBefore(head) ||
 		head.stmt.parsedInBatch != s.batch.number || !s.queueHasSync() {
 		return false
 	}
@@ -123,3 +126,7 @@ func (s *session) queueHasSync() bool {
 	}
 	return false
 }
+
+// executedBefore: an Execute reached the server ahead of the failing
+// message (its effects happened and must not happen twice).
+func (b *batchState) executedBefore(head *expect) bool { return b.executed && head.afterExecute }

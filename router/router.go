@@ -101,6 +101,9 @@ type Router struct {
 	log *slog.Logger
 
 	mapPtr atomic.Pointer[metadata.Map]
+	// schemaEpoch counts schema changes seen through this node; server
+	// statements prepared in an older epoch are prepared again before use.
+	schemaEpoch atomic.Uint64
 
 	poolsMu sync.Mutex
 	pools   map[poolKey]*pool

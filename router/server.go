@@ -42,25 +42,40 @@ func newServerConn(bc *backend.Conn, p *pool) *serverConn {
 	}
 }
 
-func (sc *serverConn) hasPrepared(name string) bool {
+// preparedEntry is a statement on the server and the schema epoch it was
+// prepared in.
+type preparedEntry struct {
+	name  string
+	epoch uint64
+}
+
+// lookupPrepared reports whether the server holds the statement, and
+// whether it was prepared before a schema change the proxy saw (so it must
+// be closed and prepared again rather than trusted).
+func (sc *serverConn) lookupPrepared(name string, epoch uint64) (present, stale bool) {
 	e, ok := sc.prepared[name]
-	if ok {
-		sc.preparedLRU.MoveToFront(e)
+	if !ok {
+		return false, false
 	}
-	return ok
+	if e.Value.(preparedEntry).epoch < epoch {
+		return true, true
+	}
+	sc.preparedLRU.MoveToFront(e)
+	return true, false
 }
 
 // addPrepared records a statement. Beyond the bound the least recently
 // used one is forgotten and queued for closing on the server at the start
 // of the next batch.
-func (sc *serverConn) addPrepared(name string) {
-	if _, ok := sc.prepared[name]; ok {
+func (sc *serverConn) addPrepared(name string, epoch uint64) {
+	if e, ok := sc.prepared[name]; ok {
+		e.Value = preparedEntry{name: name, epoch: epoch}
 		return
 	}
-	sc.prepared[name] = sc.preparedLRU.PushFront(name)
+	sc.prepared[name] = sc.preparedLRU.PushFront(preparedEntry{name: name, epoch: epoch})
 	if sc.pool.maxPrep > 0 && sc.preparedLRU.Len() > sc.pool.maxPrep {
 		back := sc.preparedLRU.Back()
-		evict := back.Value.(string)
+		evict := back.Value.(preparedEntry).name
 		sc.preparedLRU.Remove(back)
 		delete(sc.prepared, evict)
 		sc.toClose = append(sc.toClose, evict)
@@ -90,9 +105,13 @@ func (sc *serverConn) resetState(settingsToo bool) {
 // statement from its text and parameter types: equal statements of
 // different clients share one server statement, and a client's own name
 // never reaches the server (so two clients' "s1" never collide).
-func serverStatementName(query string, paramOIDs []uint32) string {
+func serverStatementName(query string, paramOIDs []uint32, extra ...string) string {
 	h := sha256.New()
 	h.Write([]byte(query))
+	for _, e := range extra {
+		h.Write([]byte{0})
+		h.Write([]byte(e))
+	}
 	var b [4]byte
 	for _, oid := range paramOIDs {
 		binary.BigEndian.PutUint32(b[:], oid)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"log/slog"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/pgerror"
+	"github.com/shardproxy/shardproxy/planner"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -54,6 +56,12 @@ type session struct {
 	// awaitingSync: the server ignored Syncs sent into a COPY and is not
 	// idle until the client's next Sync is answered.
 	awaitingSync bool
+	// schemaChanged: DDL ran in this transaction; statements prepared
+	// before it are re-prepared once it is over.
+	schemaChanged bool
+	// portals maps portals to statements whose completion is recorded
+	// (PREPARE, DEALLOCATE, DISCARD ALL); usually empty.
+	portals map[string]*statement
 	skipping     bool // an error happened: ignore messages until Sync
 	// idleDeadline: a read deadline for the idle-in-transaction timeout is set.
 	idleDeadline bool
@@ -61,10 +69,10 @@ type session struct {
 }
 
 type statement struct {
-	serverName      string
-	query           string
-	paramOIDs       []uint32
-	changesSettings bool
+	serverName string
+	query      string
+	paramOIDs  []uint32
+	analysis   planner.Statement
 	// parsedInBatch is the batch number of the client's Parse.
 	parsedInBatch uint64
 }
@@ -168,7 +176,7 @@ func (s *session) dispatch(ctx context.Context, typ byte, body []byte) error {
 	case 'D':
 		return s.describe(ctx, body)
 	case 'E':
-		return s.forwardExtended(ctx, typ, body, expect{kind: 'E'})
+		return s.execute(ctx, body)
 	case 'C':
 		return s.closeMsg(ctx, body)
 	case 'H':
@@ -258,19 +266,24 @@ func fatal(err error) *pgerror.Error {
 // client's next statement fails the way it would on PostgreSQL.
 func (s *session) clientError(ctx context.Context, pe *pgerror.Error) error {
 	buf, _ := wire.ErrorResponse(pe).Encode(nil)
-	inTxBlock := s.txStatus == 'T' && s.server != nil
-	if inTxBlock {
-		s.queue = append(s.queue, expect{kind: 'Q', swallow: true, swallowErrors: true})
-		if err := s.server.WriteFrame('Q', []byte(abortQuery)); err != nil {
-			return err
-		}
-	}
 	s.queue = append(s.queue, expect{kind: 'x', synthetic: buf})
 	s.skipping = true
-	if s.server == nil && len(s.queue) == 1 {
-		// Nothing in flight: emit now.
-		s.queue = s.queue[:0]
-		return s.c.WriteRaw(buf)
+	if s.server == nil {
+		// Nothing reached a server in this batch: no server transaction
+		// to fail. The answer waits for its turn (or goes now).
+		if len(s.queue) == 1 {
+			s.queue = s.queue[:0]
+			return s.c.WriteRaw(buf)
+		}
+		return nil
+	}
+	// Make the server fail the batch too: its implicit transaction rolls
+	// back (or its transaction block aborts) and it skips to Sync, exactly
+	// as if it had raised the error itself.
+	// (Session pooling passes the client's messages through, so the proxy
+	// makes no errors there that the server would not.)
+	if s.mode == PoolTransaction {
+		s.writeUnnamedStatement(strings.TrimSuffix(abortQuery, "\x00"), nil, true)
 	}
 	return nil
 }

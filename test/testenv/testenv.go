@@ -46,7 +46,6 @@ func Config(c *localpg.Cluster) *config.Config {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.HTTPListen = "127.0.0.1:0"
-	cfg.DataDir = ""
 	cfg.Users = []config.User{
 		{Name: AppUser, Password: AppPassword, BackendUser: AppUser, BackendPassword: AppPassword},
 		{Name: TrustUser, Trust: true, BackendUser: TrustUser},
@@ -65,6 +64,9 @@ func Config(c *localpg.Cluster) *config.Config {
 // StartNode starts a proxy node for one test and stops it at cleanup.
 func StartNode(tb testing.TB, cfg *config.Config, opts node.Options) *node.Node {
 	tb.Helper()
+	if cfg.DataDir == "" || cfg.DataDir == config.Default().DataDir {
+		cfg.DataDir = tb.TempDir()
+	}
 	if opts.Logger == nil {
 		// t.Log panics once a test has ended and sessions log while
 		// shutting down, so logs go to stderr, on request.
