@@ -33,6 +33,8 @@ type Statement struct {
 	ChangesSettings bool
 	// ExecuteNames lists every EXECUTE'd name in the string.
 	ExecuteNames []string
+	// ManagesStatements: PREPARE or DEALLOCATE somewhere in the string.
+	ManagesStatements bool
 	// ChangesSchema: CREATE, ALTER or DROP somewhere; statements prepared
 	// before it may have a stale result type.
 	ChangesSchema bool
@@ -70,6 +72,8 @@ func Analyze(sql string) Statement {
 			st.ChangesSchema = true
 		case "listen":
 			st.NeedsSession = "LISTEN"
+		case "prepare", "deallocate":
+			st.ManagesStatements = true
 		case "execute":
 			if n, ok := name(toks, 1); ok {
 				st.ExecuteNames = append(st.ExecuteNames, n)

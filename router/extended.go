@@ -36,6 +36,17 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 		return pgerror.Fatal(pgerror.ProtocolViolation, "invalid Parse message: %v", err)
 	}
 	if msg.Name != "" && !s.replaying && s.hasStatementName(msg.Name) {
+		// PostgreSQL analyses the query before it looks at the name, so
+		// a broken query reports its own error: let the server analyse it
+		// as the proxy's unnamed statement first.
+		if err := s.ensureServer(ctx); err != nil {
+			return err
+		}
+		p := pgproto3.Parse{Query: msg.Query, ParameterOIDs: msg.ParameterOIDs}
+		if buf, err := p.Encode(s.scratch[:0]); err == nil && s.server.WriteRaw(buf) == nil {
+			s.scratch = buf
+			s.queue = append(s.queue, expect{kind: 'P', swallow: true})
+		}
 		return pgerror.New(pgerror.DuplicatePreparedStatement, "prepared statement %q already exists", msg.Name)
 	}
 	st := planner.Analyze(msg.Query)

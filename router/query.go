@@ -33,6 +33,20 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 				"%s is not supported in transaction pooling", plan.NeedsSession).
 				WithHint("it needs a server session of its own; use pool.mode: session for this client"))
 		}
+		if plan.Multi && plan.ManagesStatements {
+			return s.refuseQuery(pgerror.New(pgerror.FeatureNotSupported,
+				"PREPARE and DEALLOCATE inside a multi-statement query are not supported in transaction pooling").
+				WithHint("send each PREPARE or DEALLOCATE as a query of its own"))
+		}
+		for _, name := range plan.ExecuteNames {
+			if _, sql := s.sqlStmts[name]; !sql {
+				if _, proto := s.stmts[name]; proto {
+					return s.refuseQuery(pgerror.New(pgerror.FeatureNotSupported,
+						"prepared statement %q was made with a protocol-level Parse and cannot be run with EXECUTE through shardproxy's transaction pooling", name).
+						WithHint("bind it with the extended protocol, or create it with PREPARE"))
+				}
+			}
+		}
 		switch plan.Kind {
 		case planner.KindDeallocate:
 			return s.deallocate(plan.Statement)
