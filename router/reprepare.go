@@ -57,7 +57,7 @@ type batchState struct {
 	// executed: an Execute went to the server; a replay would run its
 	// side effects twice.
 	executed bool
-	retried bool   // the batch was replayed once already
+	retried  bool // the batch was replayed once already
 	// retry: the batch is being abandoned for a replay; the server's
 	// answers up to its ReadyForQuery are hidden.
 	retry bool

@@ -8,10 +8,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strings"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,8 +61,8 @@ type session struct {
 	schemaChanged bool
 	// portals maps portals to statements whose completion is recorded
 	// (PREPARE, DEALLOCATE, DISCARD ALL); usually empty.
-	portals map[string]*statement
-	skipping     bool // an error happened: ignore messages until Sync
+	portals  map[string]*statement
+	skipping bool // an error happened: ignore messages until Sync
 	// idleDeadline: a read deadline for the idle-in-transaction timeout is set.
 	idleDeadline bool
 	scratch      []byte

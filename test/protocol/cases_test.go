@@ -18,9 +18,9 @@ type protoCase struct {
 	// pooling, and in transaction pooling must differ (so a fix is
 	// noticed and the marker removed).
 	transactionDiffers string
-	setup []string // run once, directly on PostgreSQL
-	reset []string // run directly before each target's run
-	steps []step
+	setup              []string // run once, directly on PostgreSQL
+	reset              []string // run directly before each target's run
+	steps              []step
 }
 
 // table is the setup of a two-column table and the reset that fills it with
