@@ -201,6 +201,11 @@ func (s *session) sync(ctx context.Context) error {
 		return &serverLostError{err: err}
 	}
 	s.queue = append(s.queue, expect{kind: 'S'})
+	if s.batch.changesSettings {
+		if err := s.restoreStartupSettings(); err != nil {
+			return err
+		}
+	}
 	if err := s.roundTrip(ctx); err != nil {
 		return err
 	}

@@ -205,6 +205,7 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	s.notePortal(string(body[:portalEnd]), stmt)
 	if stmt.analysis.ChangesSettings {
 		s.settingsDirty = true
+		s.batch.changesSettings = true
 	}
 	if stmt.analysis.ChangesSchema {
 		s.schemaChanged = true

@@ -17,6 +17,7 @@ func (s *session) login(ctx context.Context) error {
 	if err := s.readSettings(ctx); err != nil {
 		return err
 	}
+	s.startup = cloneSettings(s.settings)
 	sc := s.server
 	for _, k := range sortedKeys(sc.ParameterStatus) {
 		if err := s.c.Send(&pgproto3.ParameterStatus{Name: k, Value: sc.ParameterStatus[k]}); err != nil {

@@ -103,6 +103,11 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return &serverLostError{err: err}
 	}
 	s.queue = append(s.queue, e)
+	if plan.ChangesSettings {
+		if err := s.restoreStartupSettings(); err != nil {
+			return err
+		}
+	}
 	if err := s.roundTrip(ctx); err != nil {
 		return err
 	}

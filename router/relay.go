@@ -47,6 +47,10 @@ type expect struct {
 	epoch uint64
 	// afterExecute: for a Bind, an Execute of the same batch went first.
 	afterExecute bool
+	// holdReady: keep this entry's ReadyForQuery until an entry with
+	// releaseHeld is answered; forwardStatus: ParameterStatus messages of
+	// a swallowed entry still reach the client.
+	holdReady, releaseHeld, forwardStatus bool
 }
 
 // errServerLost means the server connection failed mid-exchange.
@@ -89,6 +93,9 @@ func (s *session) relay(ctx context.Context) error {
 			var ps pgproto3.ParameterStatus
 			if err := ps.Decode(body); err == nil {
 				sc.ParameterStatus[ps.Name] = ps.Value
+			}
+			if head.forwardStatus {
+				forward = true
 			}
 		case 'E':
 			var er pgproto3.ErrorResponse
@@ -155,7 +162,23 @@ func (s *session) relay(ctx context.Context) error {
 					s.txStatus = body[0]
 				}
 			}
+			release := head.releaseHeld
+			if head.holdReady {
+				// The proxy's follow-up query answers first (see
+				// restoreStartupSettings); this ReadyForQuery waits.
+				s.heldReady = append(s.heldReady[:0], body...)
+				forward = false
+			}
 			s.pop()
+			if release {
+				forward = false
+				if len(s.heldReady) > 0 {
+					s.txStatus = s.heldReady[0]
+				}
+				if err := s.toClient('Z', s.heldReady, nil); err != nil {
+					return err
+				}
+			}
 		case '1': // ParseComplete
 			if head.kind != 'P' {
 				return unexpected(sc.Addr, typ, head.kind)

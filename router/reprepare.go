@@ -57,7 +57,9 @@ type batchState struct {
 	// executed: an Execute went to the server; a replay would run its
 	// side effects twice.
 	executed bool
-	retried  bool // the batch was replayed once already
+	// changesSettings: a statement of the batch may change settings.
+	changesSettings bool
+	retried         bool // the batch was replayed once already
 	// retry: the batch is being abandoned for a replay; the server's
 	// answers up to its ReadyForQuery are hidden.
 	retry bool
@@ -68,7 +70,7 @@ func (b *batchState) reset() {
 		b.log = nil
 	}
 	b.log = b.log[:0]
-	b.sent, b.rows, b.retried, b.retry, b.executed = 0, false, false, false, false
+	b.sent, b.rows, b.retried, b.retry, b.executed, b.changesSettings = 0, false, false, false, false, false
 }
 
 // staleStatement reacts to "cached plan must not change result type" on

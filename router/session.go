@@ -37,9 +37,13 @@ type session struct {
 	txStatus byte // as of the last ReadyForQuery the client saw
 
 	// Client-visible state that must survive transaction pooling.
-	settings map[string]string     // session settings (pg_settings source 'session')
-	stmts    map[string]*statement // protocol-level statements by client name
-	sqlStmts map[string]string     // SQL-level PREPARE name -> PREPARE text
+	settings map[string]string // session settings (pg_settings source 'session')
+	startup  map[string]string // the startup packet's settings, as the server spells them
+	// heldReady is a ReadyForQuery kept back while the proxy's follow-up
+	// query runs (see restoreStartupSettings).
+	heldReady []byte
+	stmts     map[string]*statement // protocol-level statements by client name
+	sqlStmts  map[string]string     // SQL-level PREPARE name -> PREPARE text
 	// settingsDirty: the client may have changed settings in the current
 	// transaction; they are read back when it ends.
 	settingsDirty bool

@@ -139,3 +139,36 @@ func quoteLiteral(s string) string {
 func quoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
+
+// restoreStartupSettings follows a statement that may have reset settings
+// (RESET ALL, DISCARD ALL, SET x TO DEFAULT) with a query of the proxy's
+// own that puts back the client's startup settings it reset: in
+// PostgreSQL a reset returns to the startup packet's values, but the
+// proxy applied those with set_config, so the server would return to its
+// own defaults. The client's ReadyForQuery is held until the follow-up
+// is answered, so the client sees the right ParameterStatus first.
+func (s *session) restoreStartupSettings() error {
+	if len(s.startup) == 0 || len(s.queue) == 0 {
+		return nil
+	}
+	last := &s.queue[len(s.queue)-1]
+	if last.kind != 'Q' && last.kind != 'S' {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("SELECT pg_catalog.set_config(v.name, v.val, false) FROM (VALUES ")
+	for i, k := range sortedKeys(s.startup) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + quoteLiteral(k) + ", " + quoteLiteral(s.startup[k]) + ")")
+	}
+	b.WriteString(") AS v(name, val) WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_settings p" +
+		" WHERE p.name = v.name AND p.source = 'session')")
+	if err := s.server.WriteFrame('Q', append([]byte(b.String()), 0)); err != nil {
+		return &serverLostError{err: err}
+	}
+	last.holdReady = true
+	s.queue = append(s.queue, expect{kind: 'Q', swallow: true, swallowErrors: true, forwardStatus: true, releaseHeld: true})
+	return nil
+}

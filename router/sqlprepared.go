@@ -18,11 +18,11 @@ import (
 // ensureSQLPrepared makes the server connection hold the client's version
 // of a SQL-level prepared statement before an EXECUTE in a simple query.
 func (s *session) ensureSQLPrepared(name string) {
-	s.syncSQLPrepared(name, s.queueInternalQuery, func(text string, onTag func(string)) {
+	s.syncSQLPrepared(name, s.queueInternalQuery, func(text string, failed func()) {
 		if s.server.WriteFrame('Q', append([]byte(text), 0)) == nil {
 			// Its error, if any, reaches the client: the EXECUTE that
 			// follows would otherwise fail with a confusing message.
-			s.queue = append(s.queue, expect{kind: 'Q', swallow: true, onTag: onTag})
+			s.queue = append(s.queue, expect{kind: 'Q', swallow: true, onError: func(*pgproto3.ErrorResponse) { failed() }})
 		}
 	})
 }
@@ -30,10 +30,10 @@ func (s *session) ensureSQLPrepared(name string) {
 // ensureSQLPreparedExtended does the same inside an extended-protocol batch.
 func (s *session) ensureSQLPreparedExtended(name string) {
 	s.syncSQLPrepared(name, func(sql string) { s.writeUnnamedStatement(sql, nil, true) },
-		func(text string, onTag func(string)) { s.writeUnnamedStatement(text, onTag, false) })
+		func(text string, failed func()) { s.writeUnnamedStatement(text, failed, false) })
 }
 
-func (s *session) syncSQLPrepared(name string, deallocate func(string), prepare func(string, func(string))) {
+func (s *session) syncSQLPrepared(name string, deallocate func(string), prepare func(text string, failed func())) {
 	sc := s.server
 	want, clientHas := s.sqlStmts[name]
 	have, serverHas := sc.sqlPrepared[name]
@@ -45,17 +45,21 @@ func (s *session) syncSQLPrepared(name string, deallocate func(string), prepare 
 		delete(sc.sqlPrepared, name)
 	}
 	if clientHas {
-		prepare(want, func(tag string) {
-			if tag == "PREPARE" {
-				sc.sqlPrepared[name] = want
+		// Recorded at once, so a second EXECUTE in the same batch does not
+		// prepare it twice; forgotten again if the server refuses it.
+		sc.sqlPrepared[name] = want
+		prepare(want, func() {
+			if sc.sqlPrepared[name] == want {
+				delete(sc.sqlPrepared, name)
 			}
 		})
 	}
 }
 
 // writeUnnamedStatement runs sql as an unnamed Parse/Bind/Execute of the
-// proxy's own, answers swallowed (errors too when swallowErrors).
-func (s *session) writeUnnamedStatement(sql string, onTag func(string), swallowErrors bool) {
+// proxy's own, answers swallowed (errors too when swallowErrors); failed,
+// if set, hears of an error.
+func (s *session) writeUnnamedStatement(sql string, failed func(), swallowErrors bool) {
 	sc := s.server
 	var err error
 	buf := s.scratch[:0]
@@ -70,10 +74,16 @@ func (s *session) writeUnnamedStatement(sql string, onTag func(string), swallowE
 	if err != nil || sc.WriteRaw(buf) != nil {
 		return
 	}
+	var onError func(*pgproto3.ErrorResponse)
+	if failed != nil {
+		onError = func(*pgproto3.ErrorResponse) { failed() }
+	}
+	// failed also runs if the server skips these messages after an
+	// earlier error (undo of the dropped Parse).
 	s.queue = append(s.queue,
-		expect{kind: 'P', swallow: true, swallowErrors: swallowErrors},
-		expect{kind: 'B', swallow: true, swallowErrors: swallowErrors},
-		expect{kind: 'E', swallow: true, swallowErrors: swallowErrors, onTag: onTag})
+		expect{kind: 'P', swallow: true, swallowErrors: swallowErrors, onError: onError, undo: failed},
+		expect{kind: 'B', swallow: true, swallowErrors: swallowErrors, onError: onError},
+		expect{kind: 'E', swallow: true, swallowErrors: swallowErrors, onError: onError})
 }
 
 // prepareSQLStatementEffects runs at the Bind of a PREPARE or DEALLOCATE
