@@ -15,6 +15,8 @@ package router
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -87,6 +89,7 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 	}
 	present, stale := s.server.lookupPrepared(stmt.serverName, s.r.schemaEpoch.Load())
 	if present && !stale {
+		stmt.desc, stmt.paramDesc = s.server.preparedDesc(stmt.serverName)
 		s.queue = append(s.queue, expect{kind: 'x', synthetic: parseCompleteFrame, undo: undo})
 		return nil
 	}
@@ -95,7 +98,7 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 			return err
 		}
 	}
-	return s.writeParse(stmt, expect{kind: 'P', stmt: stmt, clientName: name, serverName: stmt.serverName, undo: undo})
+	return s.writeParse(stmt, expect{kind: 'P', stmt: stmt, clientName: name, serverName: stmt.serverName, undo: undo}, nil)
 }
 
 // hasStatementName: SQL-level and protocol-level prepared statements share
@@ -108,19 +111,55 @@ func (s *session) hasStatementName(name string) bool {
 	return ok
 }
 
-func (s *session) writeParse(stmt *statement, e expect) error {
+// writeParse prepares a client's statement on the server, followed by a
+// Describe of the proxy's own: the result description is kept with the
+// server statement and the client's, so a later re-prepare can tell
+// whether the result type changed meanwhile. described, if set, also
+// receives it.
+func (s *session) writeParse(stmt *statement, e expect, described func([]byte)) error {
+	sc := s.server
 	p := pgproto3.Parse{Name: stmt.serverName, Query: stmt.query, ParameterOIDs: stmt.paramOIDs}
 	var err error
-	s.scratch, err = p.Encode(s.scratch[:0])
-	if err != nil {
+	buf := s.scratch[:0]
+	if buf, err = p.Encode(buf); err != nil {
 		return err
 	}
-	if err := s.server.WriteRaw(s.scratch); err != nil {
+	if buf, err = (&pgproto3.Describe{ObjectType: 'S', Name: stmt.serverName}).Encode(buf); err != nil {
+		return err
+	}
+	s.scratch = buf
+	if err := sc.WriteRaw(buf); err != nil {
 		return &serverLostError{err: err}
 	}
 	e.epoch = s.r.schemaEpoch.Load()
-	s.queue = append(s.queue, e)
+	name := stmt.serverName
+	var paramDesc []byte
+	s.queue = append(s.queue, e, expect{kind: 'D', swallow: true, swallowErrors: true,
+		onParamDesc: func(body []byte) { paramDesc = bytes.Clone(body) },
+		onDesc: func(desc []byte) {
+			sc.setPreparedDesc(name, desc, paramDesc)
+			if stmt.desc == nil {
+				stmt.desc, stmt.paramDesc = desc, paramDesc
+			}
+			if described != nil {
+				described(desc)
+			}
+		}})
 	return nil
+}
+
+// frame encodes one message.
+func frame(typ byte, body []byte) []byte {
+	b := make([]byte, 5, 5+len(body))
+	b[0] = typ
+	binary.BigEndian.PutUint32(b[1:], uint32(len(body)+4))
+	return append(b, body...)
+}
+
+// errResultTypeChanged is PostgreSQL's own error for a prepared statement
+// whose result type changed under it.
+func errResultTypeChanged() *pgerror.Error {
+	return pgerror.New(pgerror.FeatureNotSupported, staleResultTypeMsg)
 }
 
 // closeServerStatement closes a server statement ahead of preparing it
@@ -156,8 +195,36 @@ func (s *session) ensurePrepared(stmt *statement) error {
 			return err
 		}
 	}
-	return s.writeParse(stmt, expect{kind: 'P', swallow: true, serverName: stmt.serverName})
+	e := expect{kind: 'P', swallow: true, serverName: stmt.serverName}
+	if stmt.desc == nil {
+		return s.writeParse(stmt, e, nil)
+	}
+	// The client was given a result description: prepare and describe
+	// now, before its Bind goes out, and fail as PostgreSQL would if the
+	// result type changed.
+	var got []byte
+	if err := s.writeParse(stmt, e, func(d []byte) { got = d }); err != nil {
+		return err
+	}
+	if err := s.server.WriteFrame('H', nil); err != nil {
+		return &serverLostError{err: err}
+	}
+	if err := s.roundTrip(context.Background()); err != nil {
+		return err
+	}
+	if s.skipping {
+		return errSkipped
+	}
+	if got != nil && !bytes.Equal(got, stmt.desc) {
+		stmt.invalid = true
+		return errResultTypeChanged()
+	}
+	return nil
 }
+
+// errSkipped: the server failed earlier in the batch, so the message is
+// skipped as PostgreSQL would skip it.
+var errSkipped = errors.New("skipped after an earlier error")
 
 func (s *session) lookupStatement(name string) (*statement, error) {
 	stmt, ok := s.stmts[name]
@@ -196,10 +263,16 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if err := s.ensureServer(ctx); err != nil {
 		return err
 	}
+	if stmt.invalid {
+		return errResultTypeChanged()
+	}
 	if err := s.prepareSQLStatementEffects(stmt); err != nil {
 		return err
 	}
 	if err := s.ensurePrepared(stmt); err != nil {
+		if errors.Is(err, errSkipped) {
+			return nil
+		}
 		return err
 	}
 	s.notePortal(string(body[:portalEnd]), stmt)
@@ -232,10 +305,21 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 	if err != nil {
 		return err
 	}
+	if stmt.invalid {
+		// PostgreSQL describes the parameters before it finds the
+		// result type changed.
+		if stmt.paramDesc != nil {
+			s.queue = append(s.queue, expect{kind: 'x', synthetic: frame('t', stmt.paramDesc)})
+		}
+		return errResultTypeChanged()
+	}
 	if err := s.ensureServer(ctx); err != nil {
 		return err
 	}
 	if err := s.ensurePrepared(stmt); err != nil {
+		if errors.Is(err, errSkipped) {
+			return nil
+		}
 		return err
 	}
 	b := append(append(append(s.scratch[:0], 'S'), stmt.serverName...), 0)

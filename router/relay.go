@@ -51,6 +51,20 @@ type expect struct {
 	// releaseHeld is answered; forwardStatus: ParameterStatus messages of
 	// a swallowed entry still reach the client.
 	holdReady, releaseHeld, forwardStatus bool
+	// onDesc receives the result description of a Describe of the
+	// proxy's own.
+	onDesc func(desc []byte)
+	// onParamDesc receives the ParameterDescription body of that Describe.
+	onParamDesc func(body []byte)
+}
+
+// describeResult is a statement's result description as the proxy keeps
+// it: the RowDescription body, or "n" for NoData.
+func describeResult(typ byte, body []byte) []byte {
+	if typ == 'n' {
+		return []byte{'n'}
+	}
+	return append([]byte{'T'}, body...)
 }
 
 // errServerLost means the server connection failed mid-exchange.
@@ -190,8 +204,14 @@ func (s *session) relay(ctx context.Context) error {
 		case '2', '3': // BindComplete, CloseComplete
 			s.pop()
 		case 't': // ParameterDescription: RowDescription/NoData follows
+			if head.onParamDesc != nil {
+				head.onParamDesc(body)
+			}
 		case 'T', 'n': // RowDescription, NoData
 			if head.kind == 'D' {
+				if head.onDesc != nil {
+					head.onDesc(describeResult(typ, body))
+				}
 				s.pop()
 			}
 		case 'D': // DataRow

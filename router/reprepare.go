@@ -76,7 +76,7 @@ func (b *batchState) reset() {
 // staleStatement reacts to "cached plan must not change result type" on
 // the answer to a Bind. It reports whether the error is hidden for a replay.
 func (s *session) staleStatement(head *expect, er *pgproto3.ErrorResponse) bool {
-	if er.Code != staleResultTypeCode || er.Message != staleResultTypeMsg || head.kind != 'B' || head.stmt == nil {
+	if er.Code != staleResultTypeCode || er.Message != staleResultTypeMsg || (head.kind != 'B' && head.kind != 'D') || head.stmt == nil {
 		return false
 	}
 	sc := s.server

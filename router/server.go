@@ -47,6 +47,28 @@ func newServerConn(bc *backend.Conn, p *pool) *serverConn {
 type preparedEntry struct {
 	name  string
 	epoch uint64
+	// desc is the statement's result description (see describeResult),
+	// nil until the server has answered the proxy's Describe; paramDesc
+	// is the ParameterDescription body of the same answer.
+	desc, paramDesc []byte
+}
+
+// preparedDesc returns the descriptions of a server statement.
+func (sc *serverConn) preparedDesc(name string) (desc, paramDesc []byte) {
+	if e, ok := sc.prepared[name]; ok {
+		pe := e.Value.(preparedEntry)
+		return pe.desc, pe.paramDesc
+	}
+	return nil, nil
+}
+
+// setPreparedDesc records a server statement's descriptions.
+func (sc *serverConn) setPreparedDesc(name string, desc, paramDesc []byte) {
+	if e, ok := sc.prepared[name]; ok {
+		pe := e.Value.(preparedEntry)
+		pe.desc, pe.paramDesc = desc, paramDesc
+		e.Value = pe
+	}
 }
 
 // lookupPrepared reports whether the server holds the statement, and
@@ -69,7 +91,11 @@ func (sc *serverConn) lookupPrepared(name string, epoch uint64) (present, stale 
 // of the next batch.
 func (sc *serverConn) addPrepared(name string, epoch uint64) {
 	if e, ok := sc.prepared[name]; ok {
-		e.Value = preparedEntry{name: name, epoch: epoch}
+		pe := e.Value.(preparedEntry)
+		if pe.epoch != epoch {
+			pe.epoch, pe.desc, pe.paramDesc = epoch, nil, nil
+		}
+		e.Value = pe
 		return
 	}
 	sc.prepared[name] = sc.preparedLRU.PushFront(preparedEntry{name: name, epoch: epoch})

@@ -77,6 +77,11 @@ type statement struct {
 	query      string
 	paramOIDs  []uint32
 	analysis   planner.Statement
+	// desc is the result description the client could have seen for
+	// this statement; invalid is set once it changed under the client
+	// (PostgreSQL then fails every use until the client prepares again).
+	desc, paramDesc []byte
+	invalid         bool
 	// parsedInBatch is the batch number of the client's Parse.
 	parsedInBatch uint64
 }
