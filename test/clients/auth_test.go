@@ -17,7 +17,7 @@ import (
 
 func TestAuthFailures(t *testing.T) {
 	n := startNode(t, nil)
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testenv.TestCtx(t, 30*time.Second)
 	for _, tc := range []struct {
 		name, user, password string
 	}{
@@ -38,14 +38,14 @@ func TestAuthFailures(t *testing.T) {
 				_ = conn.Close(ctx)
 				t.Fatal("connected")
 			}
-			pe := requireCode(t, err, "28P01")
+			pe := testenv.RequireCode(t, err, "28P01")
 			if pe.Severity != "FATAL" || !strings.Contains(pe.Message, "password authentication failed") {
 				t.Errorf("error %s %q, want FATAL password authentication failed", pe.Severity, pe.Message)
 			}
 		})
 	}
 	// The right password still works afterwards.
-	checkUsable(t, ctx, connect(t, ctx, proxyURL(n)))
-	checkUsable(t, ctx, connect(t, ctx, testenv.URL(n, testenv.AdminUser, testenv.AdminPasswd)))
-	checkUsable(t, ctx, connect(t, ctx, testenv.URL(n, testenv.TrustUser, "")))
+	checkUsable(t, ctx, testenv.Connect(t, ctx, proxyURL(n)))
+	checkUsable(t, ctx, testenv.Connect(t, ctx, testenv.URL(n, testenv.AdminUser, testenv.AdminPasswd)))
+	checkUsable(t, ctx, testenv.Connect(t, ctx, testenv.URL(n, testenv.TrustUser, "")))
 }

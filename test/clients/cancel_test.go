@@ -6,6 +6,8 @@ package clients_test
 // both pool modes; the connection stays usable.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"context"
 	"testing"
 	"time"
@@ -21,8 +23,8 @@ func TestCancel(t *testing.T) {
 	for _, mode := range []string{config.PoolTransaction, config.PoolSession} {
 		t.Run(mode, func(t *testing.T) {
 			n := startNode(t, func(c *config.Config) { c.Pool.Mode = mode; c.Pool.Size = 2 })
-			ctx := testCtx(t, 30*time.Second)
-			super := connect(t, ctx, superURL())
+			ctx := testenv.TestCtx(t, 30*time.Second)
+			super := testenv.Connect(t, ctx, superURL())
 			cfg, err := pgx.ParseConfig(proxyURL(n))
 			if err != nil {
 				t.Fatal(err)
@@ -32,7 +34,7 @@ func TestCancel(t *testing.T) {
 			cfg.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
 				return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: 5 * time.Second}
 			}
-			conn := connectConfig(t, ctx, cfg)
+			conn := testenv.ConnectConfig(t, ctx, cfg)
 
 			t.Run("context", func(t *testing.T) {
 				qctx, cancel := context.WithCancel(ctx)
@@ -42,12 +44,12 @@ func TestCancel(t *testing.T) {
 					_, err := conn.Exec(qctx, "select pg_sleep(10) /* ctx */")
 					done <- err
 				}()
-				waitActive(t, ctx, super, "pg_sleep(10) /* ctx */")
+				testenv.WaitActive(t, ctx, super, "pg_sleep(10) /* ctx */")
 				start := time.Now()
 				cancel()
 				err := waitErr(t, ctx, done)
 				elapsed := time.Since(start)
-				requireCode(t, err, "57014")
+				testenv.RequireCode(t, err, "57014")
 				if elapsed >= time.Second {
 					t.Errorf("the cancelled statement ended %s after the cancel, want < 1s", elapsed)
 				}
@@ -60,7 +62,7 @@ func TestCancel(t *testing.T) {
 					_, err := conn.Exec(ctx, "select pg_sleep(10) /* explicit */")
 					done <- err
 				}()
-				waitActive(t, ctx, super, "pg_sleep(10) /* explicit */")
+				testenv.WaitActive(t, ctx, super, "pg_sleep(10) /* explicit */")
 				start := time.Now()
 				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 				defer cancel()
@@ -69,7 +71,7 @@ func TestCancel(t *testing.T) {
 				}
 				err := waitErr(t, ctx, done)
 				elapsed := time.Since(start)
-				requireCode(t, err, "57014")
+				testenv.RequireCode(t, err, "57014")
 				if elapsed >= time.Second {
 					t.Errorf("the cancelled statement ended %s after the cancel, want < 1s", elapsed)
 				}

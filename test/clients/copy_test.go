@@ -5,6 +5,8 @@ package clients_test
 // fails half way, after which the connection must still work.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"bytes"
 	"fmt"
 	"strings"
@@ -20,14 +22,14 @@ func TestCopyPgx(t *testing.T) {
 	for _, mode := range []string{config.PoolTransaction, config.PoolSession} {
 		t.Run(mode, func(t *testing.T) {
 			n := startNode(t, func(c *config.Config) { c.Pool.Mode = mode; c.Pool.Size = 2 })
-			ctx := testCtx(t, 60*time.Second)
-			direct := connect(t, ctx, directURL())
+			ctx := testenv.TestCtx(t, 60*time.Second)
+			direct := testenv.Connect(t, ctx, directURL())
 			table := "copy_pgx_" + mode
 			if _, err := direct.Exec(ctx, fmt.Sprintf(`drop table if exists %[1]s;
 				create table %[1]s (id int primary key, name text, amount int8, at timestamptz, note text)`, table)); err != nil {
 				t.Fatal(err)
 			}
-			conn := connect(t, ctx, proxyURL(n))
+			conn := testenv.Connect(t, ctx, proxyURL(n))
 			if _, err := conn.Exec(ctx, "set timezone = 'UTC'"); err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +78,7 @@ func TestCopyPgx(t *testing.T) {
 			// A COPY the server refuses half way (duplicate key).
 			_, err = conn.CopyFrom(ctx, pgx.Identifier{table}, []string{"id", "name"},
 				pgx.CopyFromRows([][]any{{int32(rows + 1), "new"}, {int32(5), "duplicate"}}))
-			requireCode(t, err, "23505")
+			testenv.RequireCode(t, err, "23505")
 			// A COPY the client abandons: the source fails after some rows.
 			_, err = conn.CopyFrom(ctx, pgx.Identifier{table}, []string{"id", "name"}, &failingSource{n: 100})
 			if err == nil || !strings.Contains(err.Error(), "source gave up") {

@@ -6,6 +6,8 @@ package clients_test
 // to listen on.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"context"
 	"strings"
 	"testing"
@@ -18,8 +20,8 @@ import (
 
 func TestListenNotifySession(t *testing.T) {
 	n := startNode(t, func(c *config.Config) { c.Pool.Mode = config.PoolSession; c.Pool.Size = 4 })
-	ctx := testCtx(t, 30*time.Second)
-	a := connect(t, ctx, proxyURL(n))
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	a := testenv.Connect(t, ctx, proxyURL(n))
 	if _, err := a.Exec(ctx, "listen ch"); err != nil {
 		t.Fatalf("LISTEN: %v", err)
 	}
@@ -33,7 +35,7 @@ func TestListenNotifySession(t *testing.T) {
 		{"large payload", directURL(), "select pg_notify('ch', repeat('x', 7000))", strings.Repeat("x", 7000)},
 	} {
 		t.Run(via.name, func(t *testing.T) {
-			b := connect(t, ctx, via.url)
+			b := testenv.Connect(t, ctx, via.url)
 			got := make(chan *pgconn.Notification, 1)
 			errc := make(chan error, 1)
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -65,11 +67,11 @@ func TestListenNotifySession(t *testing.T) {
 
 func TestListenRefusedInTransactionPooling(t *testing.T) {
 	n := startNode(t, func(c *config.Config) { c.Pool.Mode = config.PoolTransaction })
-	ctx := testCtx(t, 10*time.Second)
-	conn := connect(t, ctx, proxyURL(n))
+	ctx := testenv.TestCtx(t, 10*time.Second)
+	conn := testenv.Connect(t, ctx, proxyURL(n))
 	for _, sql := range []string{"listen ch", "LISTEN \"Other\"", "select 1; listen ch"} {
 		_, err := conn.Exec(ctx, sql)
-		pe := requireCode(t, err, "0A000")
+		pe := testenv.RequireCode(t, err, "0A000")
 		if !strings.Contains(pe.Message, "LISTEN") || pe.Hint == "" {
 			t.Errorf("%s: message %q, hint %q; want LISTEN named and a hint", sql, pe.Message, pe.Hint)
 		}

@@ -29,9 +29,9 @@ func TestMaxMessageSize(t *testing.T) {
 				c.Pool.Mode = mode
 				c.Limits.MaxMessageSize = 64 << 10
 			})
-			ctx := testCtx(t, 30*time.Second)
-			other := connect(t, ctx, proxyURL(n))
-			big := connect(t, ctx, proxyURL(n))
+			ctx := testenv.TestCtx(t, 30*time.Second)
+			other := testenv.Connect(t, ctx, proxyURL(n))
+			big := testenv.Connect(t, ctx, proxyURL(n))
 
 			// Just under the limit passes.
 			under := "select length('" + strings.Repeat("y", 60<<10) + "')"
@@ -42,7 +42,7 @@ func TestMaxMessageSize(t *testing.T) {
 
 			query := "select length('" + strings.Repeat("x", 100<<10) + "')"
 			_, err := big.Exec(ctx, query, pgx.QueryExecModeSimpleProtocol)
-			pe := requireCode(t, err, "08P01")
+			pe := testenv.RequireCode(t, err, "08P01")
 			if !strings.Contains(pe.Message, "maximum") {
 				t.Errorf("message %q does not say what limit was hit", pe.Message)
 			}
@@ -54,20 +54,20 @@ func TestMaxMessageSize(t *testing.T) {
 				}
 			}
 			// The same through the extended protocol (a Parse that large).
-			big2 := connect(t, ctx, proxyURL(n))
+			big2 := testenv.Connect(t, ctx, proxyURL(n))
 			_, err = big2.Exec(ctx, query+" where $1::int = 1", 1)
-			requireCode(t, err, "08P01")
+			testenv.RequireCode(t, err, "08P01")
 
 			checkUsable(t, ctx, other)
-			checkUsable(t, ctx, connect(t, ctx, proxyURL(n)))
+			checkUsable(t, ctx, testenv.Connect(t, ctx, proxyURL(n)))
 		})
 	}
 }
 
 func TestGarbageInput(t *testing.T) {
 	n := startNode(t, nil)
-	ctx := testCtx(t, 30*time.Second)
-	other := connect(t, ctx, proxyURL(n))
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	other := testenv.Connect(t, ctx, proxyURL(n))
 
 	startup := func(version uint32) []byte {
 		b := binary.BigEndian.AppendUint32(nil, 0)
@@ -152,7 +152,7 @@ func TestGarbageInput(t *testing.T) {
 
 	// The proxy keeps serving.
 	checkUsable(t, ctx, other)
-	checkUsable(t, ctx, connect(t, ctx, proxyURL(n)))
+	checkUsable(t, ctx, testenv.Connect(t, ctx, proxyURL(n)))
 }
 
 // decodeError decodes the first message of b as an ErrorResponse.

@@ -9,17 +9,14 @@ package clients_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,14 +42,7 @@ const (
 
 func TestMaxClientConnections(t *testing.T) {
 	raiseFileLimit(t, 2*maxClients+1000)
-	bin := buildProxy(t)
-	dir := t.TempDir()
-	addr, httpAddr := freeAddr(t), freeAddr(t)
-	cfgFile := filepath.Join(dir, "shardproxy.yaml")
-	yaml := fmt.Sprintf(`listen: %s
-http_listen: %s
-data_dir: %s
-node_id: n1
+	proxy := testenv.ServeBinary(t, testenv.BuildBinary(t), fmt.Sprintf(`node_id: n1
 users:
   - {name: %s, trust: true}
 shards:
@@ -60,28 +50,13 @@ shards:
 pool: {mode: transaction, size: %d, wait_timeout: 60s}
 limits: {max_client_connections: %d, client_login_timeout: 60s}
 log: {level: warn, format: text}
-`, addr, httpAddr, filepath.Join(dir, "data"), testenv.TrustUser, cluster.Shards[0].Primary.Addr(), proxyPool, maxClients)
-	if err := os.WriteFile(cfgFile, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	proxyLog := &syncBuffer{}
-	proxyCmd := exec.Command(bin, "serve", "--config", cfgFile)
-	// SHARDPROXY_* variables override configuration keys; the test's file
-	// alone decides.
-	proxyCmd.Env = []string{}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SHARDPROXY_") {
-			proxyCmd.Env = append(proxyCmd.Env, kv)
-		}
-	}
-	proxy := startProcess(t, "shardproxy", proxyCmd, nil, proxyLog)
-	ctx := testCtx(t, 3*time.Minute)
-	waitReady(t, ctx, httpAddr, proxy, proxyLog)
+`, testenv.TrustUser, cluster.Shards[0].Primary.Addr(), proxyPool, maxClients))
+	addr := proxy.Addr
+	ctx := testenv.TestCtx(t, 3*time.Minute)
 
 	// While the clients log in, the pool must never open more than its
 	// size: an idle client in transaction pooling holds no server.
-	super := connect(t, ctx, superURL())
+	super := testenv.Connect(t, ctx, superURL())
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	maxServers := make(chan int, 1)
 	go func() {
@@ -110,8 +85,7 @@ log: {level: warn, format: text}
 	if err != nil {
 		t.Fatal(err)
 	}
-	helperErr := &syncBuffer{}
-	startProcess(t, "client helper", helperCmd, helperIn, helperErr)
+	helper := testenv.StartProcess(t, "client helper", helperCmd, 0)
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(helperOut)
@@ -126,10 +100,10 @@ log: {level: warn, format: text}
 		case l, ok := <-lines:
 			if !ok || l != want {
 				t.Fatalf("client helper said %q (open %v), want %q\nhelper stderr:\n%s\nproxy log:\n%s",
-					l, ok, want, helperErr.String(), proxyLog.tail(4000))
+					l, ok, want, helper.Stderr(), proxy.LogTail(4000))
 			}
 		case <-ctx.Done():
-			t.Fatalf("waiting for the client helper to say %q: %v\nhelper stderr:\n%s", want, ctx.Err(), helperErr.String())
+			t.Fatalf("waiting for the client helper to say %q: %v\nhelper stderr:\n%s", want, ctx.Err(), helper.Stderr())
 		}
 	}
 	started := time.Now()
@@ -143,7 +117,7 @@ log: {level: warn, format: text}
 		_ = c.Close(ctx)
 		t.Fatalf("client %d connected over limits.max_client_connections = %d", maxClients+1, maxClients)
 	}
-	pe := requireCode(t, err, "53300")
+	pe := testenv.RequireCode(t, err, "53300")
 	if !strings.Contains(pe.Hint, "max_client_connections") {
 		t.Errorf("the refusal's hint %q does not name limits.max_client_connections", pe.Hint)
 	}
@@ -153,14 +127,14 @@ log: {level: warn, format: text}
 		t.Fatal(err)
 	}
 	expectLine("CLOSED 1")
-	waitFor(t, ctx, "a free client slot", func() (bool, error) {
+	testenv.WaitFor(t, ctx, "a free client slot", func() (bool, error) {
 		c, err := pgconn.Connect(ctx, url)
 		if err == nil {
 			err = c.Exec(ctx, "select 1").Close()
 			_ = c.Close(ctx)
 			return err == nil, err
 		}
-		if pgCode(err) == "53300" {
+		if testenv.PGCode(err) == "53300" {
 			return false, nil
 		}
 		return false, err
@@ -204,114 +178,6 @@ func raiseFileLimit(t *testing.T, want uint64) {
 	if lim.Cur < maxClients+500 {
 		t.Fatalf("RLIMIT_NOFILE is %d; each process needs more than %d", lim.Cur, maxClients+500)
 	}
-}
-
-// buildProxy builds the shardproxy binary from this module.
-func buildProxy(t *testing.T) string {
-	t.Helper()
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	bin := filepath.Join(t.TempDir(), "shardproxy")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/shardproxy")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/shardproxy: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// freeAddr returns a loopback address with a port free at the moment.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// process is a started subprocess and its exit.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-// startProcess starts cmd with a parent-death signal and kills it at
-// cleanup; stderr goes to errOut.
-func startProcess(t *testing.T, name string, cmd *exec.Cmd, stdin io.Closer, errOut io.Writer) *process {
-	t.Helper()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Stderr = errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		if stdin != nil {
-			_ = stdin.Close()
-		}
-		_ = cmd.Process.Kill()
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s (pid %d) did not exit after SIGKILL", name, cmd.Process.Pid)
-		}
-	})
-	return p
-}
-
-// waitReady waits until the proxy's /readyz says ready.
-func waitReady(t *testing.T, ctx context.Context, httpAddr string, p *process, log *syncBuffer) {
-	t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	waitFor(t, ctx, "the proxy's /readyz", func() (bool, error) {
-		select {
-		case <-p.done:
-			return false, fmt.Errorf("the proxy exited: %v\n%s", p.err, log.String())
-		default:
-		}
-		resp, err := client.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's writes and the test's
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) tail(n int) string {
-	str := s.String()
-	if len(str) > n {
-		return "..." + str[len(str)-n:]
-	}
-	return str
 }
 
 // runClientHelper is the helper process: it opens the connections, logs

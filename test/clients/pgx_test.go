@@ -5,6 +5,8 @@ package clients_test
 // statements keep landing on server connections other clients used.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"context"
 	"errors"
 	"fmt"
@@ -22,8 +24,8 @@ func TestPgxQueryModes(t *testing.T) {
 		c.Pool.Mode = config.PoolTransaction
 		c.Pool.Size = 2
 	})
-	ctx := testCtx(t, 60*time.Second)
-	direct := connect(t, ctx, directURL())
+	ctx := testenv.TestCtx(t, 60*time.Second)
+	direct := testenv.Connect(t, ctx, directURL())
 	if _, err := direct.Exec(ctx, `drop table if exists pgx_modes;
 		create table pgx_modes (mode text, g int, i int, name text, note text, at timestamptz,
 			primary key (mode, g, i))`); err != nil {
@@ -48,7 +50,7 @@ func TestPgxQueryModes(t *testing.T) {
 					t.Fatal(err)
 				}
 				cfg.DefaultQueryExecMode = mode
-				conn := connectConfig(t, ctx, cfg)
+				conn := testenv.ConnectConfig(t, ctx, cfg)
 				wg.Go(func() {
 					for i := range rounds {
 						if err := pgxRound(ctx, conn, mode.String(), g, i); err != nil {
@@ -125,7 +127,7 @@ func pgxRound(ctx context.Context, conn *pgx.Conn, mode string, g, i int) error 
 
 	// A failing statement, then the connection still works.
 	_, err = conn.Exec(ctx, "select 1 / $1::int", 0)
-	if pgCode(err) != "22012" {
+	if testenv.PGCode(err) != "22012" {
 		return fmt.Errorf("division by zero: want 22012, got %v", err)
 	}
 
@@ -167,7 +169,7 @@ func pgxRound(ctx context.Context, conn *pgx.Conn, mode string, g, i int) error 
 		br.Close()
 		return fmt.Errorf("failing batch, first statement: %d %w", one, err)
 	}
-	if _, err := br.Exec(); pgCode(err) != "22012" {
+	if _, err := br.Exec(); testenv.PGCode(err) != "22012" {
 		br.Close()
 		return fmt.Errorf("failing batch, second statement: want 22012, got %v", err)
 	}
@@ -175,7 +177,7 @@ func pgxRound(ctx context.Context, conn *pgx.Conn, mode string, g, i int) error 
 		br.Close()
 		return errors.New("failing batch: the statement after the error ran")
 	}
-	if err := br.Close(); pgCode(err) != "22012" && err != nil {
+	if err := br.Close(); testenv.PGCode(err) != "22012" && err != nil {
 		return fmt.Errorf("failing batch close: %w", err)
 	}
 

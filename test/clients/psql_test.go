@@ -4,6 +4,8 @@ package clients_test
 // what they print against the primary, and \copy must work both ways.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"bytes"
 	"context"
 	"os"
@@ -31,8 +33,8 @@ func psql(t *testing.T, ctx context.Context, url string, args ...string) string 
 
 func TestPsqlDescribe(t *testing.T) {
 	n := startNode(t, nil)
-	ctx := testCtx(t, 60*time.Second)
-	direct := connect(t, ctx, directURL())
+	ctx := testenv.TestCtx(t, 60*time.Second)
+	direct := testenv.Connect(t, ctx, directURL())
 	if _, err := direct.Exec(ctx, `drop table if exists psql_items cascade;
 		create table psql_items (
 			id bigint generated always as identity primary key,
@@ -70,8 +72,8 @@ func TestPsqlDescribe(t *testing.T) {
 
 func TestPsqlCopy(t *testing.T) {
 	n := startNode(t, nil)
-	ctx := testCtx(t, 60*time.Second)
-	direct := connect(t, ctx, directURL())
+	ctx := testenv.TestCtx(t, 60*time.Second)
+	direct := testenv.Connect(t, ctx, directURL())
 	if _, err := direct.Exec(ctx, `drop table if exists psql_copy;
 		create table psql_copy (id int primary key, name text, note text)`); err != nil {
 		t.Fatal(err)

@@ -71,11 +71,11 @@ func urlWithSSL(n *node.Node, mode string) string {
 func TestTLS(t *testing.T) {
 	cert, key := selfSignedCert(t, t.TempDir())
 	n := startNode(t, func(c *config.Config) { c.TLS = &config.TLS{Cert: cert, Key: key} })
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testenv.TestCtx(t, 30*time.Second)
 
 	for _, mode := range []string{"require", "prefer"} {
 		t.Run("sslmode="+mode, func(t *testing.T) {
-			conn := connect(t, ctx, urlWithSSL(n, mode))
+			conn := testenv.Connect(t, ctx, urlWithSSL(n, mode))
 			tc, ok := conn.PgConn().Conn().(*tls.Conn)
 			if !ok {
 				t.Fatalf("the connection is a %T, not TLS", conn.PgConn().Conn())
@@ -100,25 +100,25 @@ func TestTLS(t *testing.T) {
 	})
 
 	t.Run("cancel over TLS", func(t *testing.T) {
-		super := connect(t, ctx, superURL())
-		conn := connect(t, ctx, urlWithSSL(n, "require"))
+		super := testenv.Connect(t, ctx, superURL())
+		conn := testenv.Connect(t, ctx, urlWithSSL(n, "require"))
 		done := make(chan error, 1)
 		go func() {
 			_, err := conn.Exec(ctx, "select pg_sleep(10) /* tls */")
 			done <- err
 		}()
-		waitActive(t, ctx, super, "pg_sleep(10) /* tls */")
+		testenv.WaitActive(t, ctx, super, "pg_sleep(10) /* tls */")
 		if err := conn.PgConn().CancelRequest(ctx); err != nil {
 			t.Fatalf("CancelRequest over TLS: %v", err)
 		}
-		requireCode(t, waitErr(t, ctx, done), "57014")
+		testenv.RequireCode(t, waitErr(t, ctx, done), "57014")
 		checkUsable(t, ctx, conn)
 	})
 }
 
 func TestWithoutTLS(t *testing.T) {
 	n := startNode(t, nil)
-	ctx := testCtx(t, 30*time.Second)
+	ctx := testenv.TestCtx(t, 30*time.Second)
 
 	t.Run("sslmode=require", func(t *testing.T) {
 		cfg, err := pgx.ParseConfig(urlWithSSL(n, "require"))
@@ -137,7 +137,7 @@ func TestWithoutTLS(t *testing.T) {
 	})
 	for _, mode := range []string{"prefer", "disable", "allow"} {
 		t.Run("sslmode="+mode, func(t *testing.T) {
-			conn := connect(t, ctx, urlWithSSL(n, mode))
+			conn := testenv.Connect(t, ctx, urlWithSSL(n, mode))
 			if _, isTLS := conn.PgConn().Conn().(*tls.Conn); isTLS {
 				t.Fatal("a TLS connection to a proxy without TLS")
 			}

@@ -7,6 +7,8 @@ package pooling_test
 // handed a dead idle one.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"context"
 	"testing"
 	"time"
@@ -18,8 +20,8 @@ import (
 
 func TestBackendRestart(t *testing.T) {
 	n := startNode(t, txPool(2), node.Options{})
-	ctx := testCtx(t, 90*time.Second)
-	clients := []*pgx.Conn{connect(t, ctx, proxyURL(n)), connect(t, ctx, proxyURL(n)), connect(t, ctx, proxyURL(n))}
+	ctx := testenv.TestCtx(t, 90*time.Second)
+	clients := []*pgx.Conn{testenv.Connect(t, ctx, proxyURL(n)), testenv.Connect(t, ctx, proxyURL(n)), testenv.Connect(t, ctx, proxyURL(n))}
 	for _, c := range clients {
 		var one int
 		if err := c.QueryRow(ctx, "select 1").Scan(&one); err != nil {
@@ -41,7 +43,7 @@ func TestBackendRestart(t *testing.T) {
 	for i, c := range clients {
 		start := time.Now()
 		_, err := c.Exec(ctx, "select 1")
-		requireCode(t, err, "57P03")
+		testenv.RequireCode(t, err, "57P03")
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("client %d waited %s for its error", i, d)
 		}
@@ -52,10 +54,10 @@ func TestBackendRestart(t *testing.T) {
 	restarted = true
 	// The pool retries after its backoff (at most a few seconds).
 	for i, c := range clients {
-		waitFor(t, ctx, "queries to work again", func() (bool, error) {
+		testenv.WaitFor(t, ctx, "queries to work again", func() (bool, error) {
 			var one int
 			err := c.QueryRow(ctx, "select 1").Scan(&one)
-			if err != nil && pgCode(err) != "57P03" {
+			if err != nil && testenv.PGCode(err) != "57P03" {
 				t.Fatalf("client %d after the restart: %v", i, err)
 			}
 			return err == nil, nil

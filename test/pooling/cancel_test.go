@@ -9,6 +9,8 @@ package pooling_test
 // connection, so the test decides when each one ends.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"context"
 	"sync/atomic"
 	"testing"
@@ -49,7 +51,7 @@ func (h *cancelHooks) hooks() router.Hooks {
 // connection; release commits.
 func lockHolder(t *testing.T, ctx context.Context, key int) (release func()) {
 	t.Helper()
-	c := connect(t, ctx, superURL())
+	c := testenv.Connect(t, ctx, superURL())
 	tx, err := c.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -93,20 +95,20 @@ func waitForwarded(t *testing.T, ctx context.Context, h *cancelHooks) bool {
 func TestCancelForwarded(t *testing.T) {
 	h := newCancelHooks()
 	n := startNode(t, txPool(1), node.Options{Hooks: h.hooks()})
-	ctx := testCtx(t, 30*time.Second)
-	super := connect(t, ctx, superURL())
-	a := connect(t, ctx, proxyURL(n))
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	super := testenv.Connect(t, ctx, superURL())
+	a := testenv.Connect(t, ctx, proxyURL(n))
 
 	release := lockHolder(t, ctx, 4201)
 	done := runAsync(ctx, a, "select pg_advisory_xact_lock(4201) /* A forwarded */")
-	waitActive(t, ctx, super, "/* A forwarded */")
+	testenv.WaitActive(t, ctx, super, "/* A forwarded */")
 	if err := a.PgConn().CancelRequest(ctx); err != nil {
 		t.Fatalf("CancelRequest: %v", err)
 	}
 	if !waitForwarded(t, ctx, h) {
 		t.Error("a cancel for a running statement was not forwarded")
 	}
-	requireCode(t, waitErr(t, ctx, done), "57014")
+	testenv.RequireCode(t, waitErr(t, ctx, done), "57014")
 	release()
 	// The connection goes on, and the pool's connection is clean.
 	var x int
@@ -118,15 +120,15 @@ func TestCancelForwarded(t *testing.T) {
 func TestCancelDelayedPastHandOver(t *testing.T) {
 	h := newCancelHooks()
 	n := startNode(t, txPool(1), node.Options{Hooks: h.hooks()})
-	ctx := testCtx(t, 30*time.Second)
-	super := connect(t, ctx, superURL())
-	a := connect(t, ctx, proxyURL(n))
-	b := connect(t, ctx, proxyURL(n))
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	super := testenv.Connect(t, ctx, superURL())
+	a := testenv.Connect(t, ctx, proxyURL(n))
+	b := testenv.Connect(t, ctx, proxyURL(n))
 
 	// A's statement runs (blocked on lock 4202).
 	releaseA := lockHolder(t, ctx, 4202)
 	doneA := runAsync(ctx, a, "select pg_advisory_xact_lock(4202) /* A */")
-	waitActive(t, ctx, super, "/* A */")
+	testenv.WaitActive(t, ctx, super, "/* A */")
 
 	// A's cancel arrives and is held before the proxy looks A up.
 	h.block.Store(true)
@@ -146,7 +148,7 @@ func TestCancelDelayedPastHandOver(t *testing.T) {
 	}
 	releaseB := lockHolder(t, ctx, 4203)
 	doneB := runAsync(ctx, b, "select pg_advisory_xact_lock(4203) /* B */")
-	waitActive(t, ctx, super, "/* B */")
+	testenv.WaitActive(t, ctx, super, "/* B */")
 
 	// Now the late cancel goes on: A is idle, so nothing is forwarded.
 	close(h.release)

@@ -7,6 +7,8 @@ package pooling_test
 // connection that is not inside anybody's transaction.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"context"
 	"errors"
 	"testing"
@@ -56,7 +58,7 @@ func checkCleanConnection(t *testing.T, ctx context.Context, conn *pgx.Conn, tab
 // transaction.
 func waitNoIdleInTransaction(t *testing.T, ctx context.Context, super *pgx.Conn) {
 	t.Helper()
-	waitFor(t, ctx, "no app backend idle in transaction", func() (bool, error) {
+	testenv.WaitFor(t, ctx, "no app backend idle in transaction", func() (bool, error) {
 		var n int
 		err := super.QueryRow(ctx, `select count(*) from pg_stat_activity
 			where usename = 'app' and state like 'idle in transaction%'`).Scan(&n)
@@ -66,31 +68,31 @@ func waitNoIdleInTransaction(t *testing.T, ctx context.Context, super *pgx.Conn)
 
 func TestClientVanishesInTransaction(t *testing.T) {
 	n := startNode(t, txPool(1), node.Options{})
-	ctx := testCtx(t, 30*time.Second)
-	super := connect(t, ctx, superURL())
-	admin := connect(t, ctx, directURL())
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	super := testenv.Connect(t, ctx, superURL())
+	admin := testenv.Connect(t, ctx, directURL())
 	mustExec(t, ctx, admin, "drop table if exists vanish; create table vanish (x int)")
 
-	a := connect(t, ctx, proxyURL(n))
+	a := testenv.Connect(t, ctx, proxyURL(n))
 	mustExec(t, ctx, a, "begin")
 	mustExec(t, ctx, a, "insert into vanish values (1)")
 	// The socket closes without a Terminate message.
 	if err := a.PgConn().Conn().Close(); err != nil {
 		t.Fatal(err)
 	}
-	b := connect(t, ctx, proxyURL(n))
+	b := testenv.Connect(t, ctx, proxyURL(n))
 	checkCleanConnection(t, ctx, b, "vanish")
 	waitNoIdleInTransaction(t, ctx, super)
 }
 
 func TestClientVanishesMidStatement(t *testing.T) {
 	n := startNode(t, txPool(1), node.Options{})
-	ctx := testCtx(t, 30*time.Second)
-	super := connect(t, ctx, superURL())
-	admin := connect(t, ctx, directURL())
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	super := testenv.Connect(t, ctx, superURL())
+	admin := testenv.Connect(t, ctx, directURL())
 	mustExec(t, ctx, admin, "drop table if exists vanish2; create table vanish2 (x int)")
 
-	a := connect(t, ctx, proxyURL(n))
+	a := testenv.Connect(t, ctx, proxyURL(n))
 	mustExec(t, ctx, a, "begin")
 	mustExec(t, ctx, a, "insert into vanish2 values (1)")
 	done := make(chan error, 1)
@@ -98,7 +100,7 @@ func TestClientVanishesMidStatement(t *testing.T) {
 		_, err := a.Exec(ctx, "select pg_sleep(30) /* vanishing */")
 		done <- err
 	}()
-	waitActive(t, ctx, super, "/* vanishing */")
+	testenv.WaitActive(t, ctx, super, "/* vanishing */")
 	if err := a.PgConn().Conn().Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +109,9 @@ func TestClientVanishesMidStatement(t *testing.T) {
 	}
 	// The next client is served promptly (the sleeping statement is not
 	// waited for) on a clean connection.
-	b := connect(t, ctx, proxyURL(n))
+	b := testenv.Connect(t, ctx, proxyURL(n))
 	checkCleanConnection(t, ctx, b, "vanish2")
-	waitFor(t, ctx, "the abandoned statement to end on the server", func() (bool, error) {
+	testenv.WaitFor(t, ctx, "the abandoned statement to end on the server", func() (bool, error) {
 		var n int
 		err := super.QueryRow(ctx, `select count(*) from pg_stat_activity
 			where usename = 'app' and query like '%/* vanishing */%' and state = 'active'`).Scan(&n)
@@ -123,12 +125,12 @@ func TestIdleTransactionTimeout(t *testing.T) {
 		txPool(1)(c)
 		c.Limits.IdleTransactionTimeout = timeout
 	}, node.Options{})
-	ctx := testCtx(t, 30*time.Second)
-	super := connect(t, ctx, superURL())
-	admin := connect(t, ctx, directURL())
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	super := testenv.Connect(t, ctx, superURL())
+	admin := testenv.Connect(t, ctx, directURL())
 	mustExec(t, ctx, admin, "drop table if exists idle_tx; create table idle_tx (x int)")
 
-	a := connect(t, ctx, proxyURL(n))
+	a := testenv.Connect(t, ctx, proxyURL(n))
 	// Statements inside a transaction, each within the limit, are fine.
 	mustExec(t, ctx, a, "begin")
 	mustExec(t, ctx, a, "insert into idle_tx values (1)")
@@ -139,7 +141,7 @@ func TestIdleTransactionTimeout(t *testing.T) {
 	defer cancel()
 	err := a.PgConn().WaitForNotification(wctx)
 	waited := time.Since(began)
-	pe := requireCode(t, err, "25P03")
+	pe := testenv.RequireCode(t, err, "25P03")
 	if pe.Severity != "FATAL" {
 		t.Errorf("severity %s, want FATAL", pe.Severity)
 	}
@@ -151,12 +153,12 @@ func TestIdleTransactionTimeout(t *testing.T) {
 	}
 
 	// The next client gets the pool's connection, rolled back.
-	b := connect(t, ctx, proxyURL(n))
+	b := testenv.Connect(t, ctx, proxyURL(n))
 	checkCleanConnection(t, ctx, b, "idle_tx")
 	waitNoIdleInTransaction(t, ctx, super)
 
 	// A client idle outside a transaction is not affected.
-	c := connect(t, ctx, proxyURL(n))
+	c := testenv.Connect(t, ctx, proxyURL(n))
 	mustExec(t, ctx, c, "select 1")
 	wctx2, cancel2 := context.WithTimeout(ctx, 3*timeout)
 	defer cancel2()
@@ -165,6 +167,6 @@ func TestIdleTransactionTimeout(t *testing.T) {
 	}
 	// pgx closes a connection whose wait timed out; open another to check
 	// the proxy still serves this user.
-	d := connect(t, ctx, proxyURL(n))
+	d := testenv.Connect(t, ctx, proxyURL(n))
 	mustExec(t, ctx, d, "select 1")
 }

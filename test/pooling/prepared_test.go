@@ -6,6 +6,8 @@ package pooling_test
 // a statement whose text another client also uses.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"context"
 	"fmt"
 	"testing"
@@ -18,9 +20,9 @@ import (
 
 func TestPreparedStatementsShared(t *testing.T) {
 	n := startNode(t, txPool(1), node.Options{})
-	ctx := testCtx(t, 60*time.Second)
-	a := connect(t, ctx, proxyURL(n))
-	b := connect(t, ctx, proxyURL(n))
+	ctx := testenv.TestCtx(t, 60*time.Second)
+	a := testenv.Connect(t, ctx, proxyURL(n))
+	b := testenv.Connect(t, ctx, proxyURL(n))
 
 	t.Run("protocol-level same name", func(t *testing.T) {
 		if _, err := a.Prepare(ctx, "q", "select $1::int + 1"); err != nil {
@@ -41,7 +43,7 @@ func TestPreparedStatementsShared(t *testing.T) {
 		}
 		// Preparing a name twice is refused, as PostgreSQL does.
 		_, err := a.PgConn().Prepare(ctx, "q", "select 2", nil)
-		requireCode(t, err, "42P05")
+		testenv.RequireCode(t, err, "42P05")
 		checkInt(t, ctx, a, "q", 1, 2)
 	})
 
@@ -56,14 +58,14 @@ func TestPreparedStatementsShared(t *testing.T) {
 		}
 		// PREPARE of an existing name fails for that client only.
 		_, err := a.Exec(ctx, "prepare p as select 1")
-		requireCode(t, err, "42P05")
+		testenv.RequireCode(t, err, "42P05")
 		checkInt(t, ctx, b, "execute p(3)", simple, 30)
 
 		mustExec(t, ctx, a, "deallocate p")
 		_, err = a.Exec(ctx, "execute p(1)", simple)
-		requireCode(t, err, "26000")
+		testenv.RequireCode(t, err, "26000")
 		_, err = a.Exec(ctx, "deallocate p")
-		requireCode(t, err, "26000")
+		testenv.RequireCode(t, err, "26000")
 		checkInt(t, ctx, b, "execute p(4)", simple, 40)
 
 		// A deallocated name can be prepared again with other text.
@@ -74,7 +76,7 @@ func TestPreparedStatementsShared(t *testing.T) {
 		// EXECUTE inside a transaction; a PREPARE in a transaction that
 		// rolls back stays, as in PostgreSQL (prepared statements are not
 		// transactional; the direct connection shows it).
-		direct := connect(t, ctx, directURL())
+		direct := testenv.Connect(t, ctx, directURL())
 		for _, c := range []*pgx.Conn{a, direct} {
 			tx, err := c.Begin(ctx)
 			if err != nil {
@@ -96,7 +98,7 @@ func TestPreparedStatementsShared(t *testing.T) {
 		mustExec(t, ctx, b, "prepare p2 as select $1::int + 1000")
 		mustExec(t, ctx, a, "deallocate all")
 		_, err := a.Exec(ctx, "execute p(1)", simple)
-		requireCode(t, err, "26000")
+		testenv.RequireCode(t, err, "26000")
 		// B's statements, both kinds, still work.
 		checkInt(t, ctx, b, "execute p(6)", simple, 60)
 		checkInt(t, ctx, b, "execute p2(1)", simple, 1001)
@@ -121,7 +123,7 @@ func TestPreparedStatementsShared(t *testing.T) {
 			checkInt(t, ctx, b, fmt.Sprintf("execute p(%d)", i), pgx.QueryExecModeCacheStatement, i*10)
 		}
 		_, err := a.Exec(ctx, "execute p2(1)", ext)
-		requireCode(t, err, "26000")
+		testenv.RequireCode(t, err, "26000")
 	})
 
 	// PREPARE sent in the extended protocol belongs to its client too.
@@ -133,7 +135,7 @@ func TestPreparedStatementsShared(t *testing.T) {
 		}
 		checkInt(t, ctx, a, "execute px", simple, 5)
 		_, err := b.Exec(ctx, "execute px", simple)
-		requireCode(t, err, "26000")
+		testenv.RequireCode(t, err, "26000")
 		checkInt(t, ctx, a, "execute px", simple, 5)
 	})
 
@@ -147,7 +149,7 @@ func TestPreparedStatementsShared(t *testing.T) {
 		}
 		checkInt(t, ctx, b, "execute p(2)", simple, 20)
 		_, err := a.Exec(ctx, "execute p(1)", simple)
-		requireCode(t, err, "26000")
+		testenv.RequireCode(t, err, "26000")
 	})
 
 	t.Run("Close does not break another client", func(t *testing.T) {
@@ -191,7 +193,7 @@ func TestPreparedStatementsShared(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg.StatementCacheCapacity = 3
-			conns[i] = connectConfig(t, ctx, cfg)
+			conns[i] = testenv.ConnectConfig(t, ctx, cfg)
 		}
 		for i := range 200 {
 			c := conns[i%2]

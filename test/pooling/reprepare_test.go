@@ -8,6 +8,8 @@ package pooling_test
 // answers are compared with what PostgreSQL gives a direct connection.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"context"
 	"fmt"
 	"strings"
@@ -23,7 +25,7 @@ import (
 func outcome(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sql string) string {
 	rows, err := conn.Query(ctx, sql, mode)
 	if err != nil {
-		return "ERROR " + pgCode(err)
+		return "ERROR " + testenv.PGCode(err)
 	}
 	var out []string
 	for rows.Next() {
@@ -35,15 +37,15 @@ func outcome(ctx context.Context, conn *pgx.Conn, mode pgx.QueryExecMode, sql st
 		out = append(out, fmt.Sprint(vals))
 	}
 	if err := rows.Err(); err != nil {
-		return "ERROR " + pgCode(err)
+		return "ERROR " + testenv.PGCode(err)
 	}
 	return strings.Join(out, " ")
 }
 
 func TestReprepareAfterAlter(t *testing.T) {
 	n := startNode(t, txPool(1), node.Options{})
-	ctx := testCtx(t, 60*time.Second)
-	admin := connect(t, ctx, directURL())
+	ctx := testenv.TestCtx(t, 60*time.Second)
+	admin := testenv.Connect(t, ctx, directURL())
 	// The ALTER comes either from elsewhere (a migration tool, another
 	// proxy node: this node cannot see it) or through this node.
 	ddlSources := []struct {
@@ -51,7 +53,7 @@ func TestReprepareAfterAlter(t *testing.T) {
 		conn *pgx.Conn
 	}{
 		{"DDL elsewhere", admin},
-		{"DDL through the proxy", connect(t, ctx, proxyURL(n))},
+		{"DDL through the proxy", testenv.Connect(t, ctx, proxyURL(n))},
 	}
 
 	// run executes the query, alters the table (on ddl), executes it twice
@@ -63,7 +65,7 @@ func TestReprepareAfterAlter(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.DefaultQueryExecMode = mode
-		conn := connectConfig(t, ctx, cfg)
+		conn := testenv.ConnectConfig(t, ctx, cfg)
 		sql := "select * from " + table
 		res := []string{outcome(ctx, conn, mode, sql)}
 		mustExec(t, ctx, ddl, "alter table "+table+" add column c int default 3")
@@ -119,12 +121,12 @@ func TestReprepareAfterAlter(t *testing.T) {
 			t.Run("another client prepares after the ALTER", func(t *testing.T) {
 				table := fmt.Sprintf("t_rp_x_%d", d)
 				mustExec(t, ctx, admin, fmt.Sprintf("drop table if exists %[1]s; create table %[1]s (a int, b int); insert into %[1]s values (1, 2)", table))
-				first := connect(t, ctx, proxyURL(n))
+				first := testenv.Connect(t, ctx, proxyURL(n))
 				if got := outcome(ctx, first, pgx.QueryExecModeCacheStatement, "select * from "+table); got != "[1 2]" {
 					t.Fatalf("before the ALTER: %q", got)
 				}
 				mustExec(t, ctx, ddl.conn, "alter table "+table+" add column c int default 3")
-				second := connect(t, ctx, proxyURL(n))
+				second := testenv.Connect(t, ctx, proxyURL(n))
 				for i := range 2 {
 					if got := outcome(ctx, second, pgx.QueryExecModeCacheStatement, "select * from "+table); got != "[1 2 3]" {
 						t.Errorf("execution %d by a client that never saw the old shape: %q, want [1 2 3]", i+1, got)
@@ -146,7 +148,7 @@ func TestReprepareAfterAlter(t *testing.T) {
 					ddl *pgx.Conn
 				}{{directURL(), admin}, {proxyURL(n), ddl.conn}} {
 					mustExec(t, ctx, admin, fmt.Sprintf("drop table if exists %[1]s; create table %[1]s (a int, b int); insert into %[1]s values (1, 2)", table))
-					conn := connect(t, ctx, c.url)
+					conn := testenv.Connect(t, ctx, c.url)
 					sql := "select * from " + table
 					res := []string{outcome(ctx, conn, mode, sql)}
 					mustExec(t, ctx, c.ddl, "alter table "+table+" alter column b type real")
@@ -195,7 +197,7 @@ func TestReprepareAfterAlter(t *testing.T) {
 		// Execute, and the batch ends with one Sync; the stale plan shows
 		// at the second statement's Bind, after the first one's rows.
 		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
-		conn := connectConfig(t, ctx, cfg)
+		conn := testenv.ConnectConfig(t, ctx, cfg)
 		if got := outcome(ctx, conn, cfg.DefaultQueryExecMode, "select * from t_rp_b"); got != "[1 2]" {
 			t.Fatalf("before the ALTER: %q", got)
 		}
@@ -211,7 +213,7 @@ func TestReprepareAfterAlter(t *testing.T) {
 		if err1 != nil || len(first) != 3 {
 			t.Errorf("first statement: %v, %v", first, err1)
 		}
-		if err2 != nil && pgCode(err2) != "0A000" {
+		if err2 != nil && testenv.PGCode(err2) != "0A000" {
 			t.Errorf("second statement: %v; want its rows or PostgreSQL's 0A000", err2)
 		}
 		if err2 == nil && (len(second) != 1 || second[0]["c"] != int32(3)) {

@@ -7,6 +7,8 @@ package pooling_test
 // next one.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +26,10 @@ func TestSessionPoolWaitAndReset(t *testing.T) {
 		c.Pool.Size = 1
 		c.Pool.WaitTimeout = wait
 	}, node.Options{})
-	ctx := testCtx(t, 30*time.Second)
-	super := connect(t, ctx, superURL())
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	super := testenv.Connect(t, ctx, superURL())
 
-	a := connect(t, ctx, proxyURL(n))
+	a := testenv.Connect(t, ctx, proxyURL(n))
 	var pidA int
 	if err := a.QueryRow(ctx, "select pg_backend_pid()").Scan(&pidA); err != nil {
 		t.Fatal(err)
@@ -60,7 +62,7 @@ func TestSessionPoolWaitAndReset(t *testing.T) {
 		_ = b.Close(ctx)
 		t.Fatal("a second client got a server connection from a pool of one in session mode")
 	}
-	pe := requireCode(t, err, "57P03")
+	pe := testenv.RequireCode(t, err, "57P03")
 	if !strings.Contains(pe.Message, "pool.wait_timeout") {
 		t.Errorf("message %q does not name pool.wait_timeout", pe.Message)
 	}
@@ -77,7 +79,7 @@ func TestSessionPoolWaitAndReset(t *testing.T) {
 	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c := connect(t, ctx, proxyURL(n))
+	c := testenv.Connect(t, ctx, proxyURL(n))
 	var pidC int
 	if err := c.QueryRow(ctx, "select pg_backend_pid()").Scan(&pidC); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ package pooling_test
 // the client that ran it.
 
 import (
+	"github.com/shardproxy/shardproxy/test/testenv"
+
 	"context"
 	"fmt"
 	"strings"
@@ -148,7 +150,7 @@ func compareScript(t *testing.T, script []step, shared bool) []string {
 		tune = func(c *config.Config) { c.Pool.Mode = config.PoolSession; c.Pool.Size = 3 }
 	}
 	n := startNode(t, tune, node.Options{})
-	ctx := testCtx(t, 60*time.Second)
+	ctx := testenv.TestCtx(t, 60*time.Second)
 
 	run := func(t *testing.T, url string) (transcript []string, pids map[string]uint32) {
 		conns := map[string]*pgconn.PgConn{}
@@ -225,7 +227,7 @@ func runStep(ctx context.Context, pc *pgconn.PgConn, st step) string {
 		results, err = pc.Exec(ctx, st.sql).ReadAll()
 	}
 	if err != nil {
-		return "ERROR " + pgCode(err)
+		return "ERROR " + testenv.PGCode(err)
 	}
 	var parts []string
 	for _, r := range results {

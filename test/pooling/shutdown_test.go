@@ -51,19 +51,19 @@ func requireRefused(t *testing.T, ctx context.Context, n *node.Node) {
 		_ = conn.Close(ctx)
 		t.Fatal("a new client logged in during shutdown")
 	}
-	if pgCode(err) != "57P01" && !errors.Is(err, syscall.ECONNREFUSED) {
+	if testenv.PGCode(err) != "57P01" && !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("a new client during shutdown: %v; want connection refused or 57P01", err)
 	}
 }
 
 func TestGracefulShutdown(t *testing.T) {
 	n := startNode(t, func(c *config.Config) { txPool(4)(c) }, node.Options{})
-	ctx := testCtx(t, 30*time.Second)
-	admin := connect(t, ctx, directURL())
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	admin := testenv.Connect(t, ctx, directURL())
 	mustExec(t, ctx, admin, "drop table if exists shutdown_t; create table shutdown_t (x int)")
 
-	inTx := connect(t, ctx, proxyURL(n))
-	idle := connect(t, ctx, proxyURL(n))
+	inTx := testenv.Connect(t, ctx, proxyURL(n))
+	idle := testenv.Connect(t, ctx, proxyURL(n))
 	mustExec(t, ctx, idle, "select 1")
 	mustExec(t, ctx, inTx, "begin")
 	mustExec(t, ctx, inTx, "insert into shutdown_t values (1)")
@@ -73,7 +73,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	// The idle client is told at once.
 	err := readGoodbye(ctx, idle, 5*time.Second)
-	requireCode(t, err, "57P01")
+	testenv.RequireCode(t, err, "57P01")
 	if d := time.Since(began); d > time.Second {
 		t.Errorf("the idle client was told after %s; want at once (well before the 2s deadline)", d)
 	}
@@ -84,7 +84,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := inTx.Exec(ctx, "commit"); err != nil {
 		t.Fatalf("COMMIT during shutdown: %v", err)
 	}
-	requireCode(t, readGoodbye(ctx, inTx, 5*time.Second), "57P01")
+	testenv.RequireCode(t, readGoodbye(ctx, inTx, 5*time.Second), "57P01")
 	select {
 	case err := <-shutdown:
 		if err != nil {
@@ -98,8 +98,8 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("committed rows: %d, %v; want 2", count, err)
 	}
 	// The pool's server connections are closed.
-	super := connect(t, ctx, superURL())
-	waitFor(t, ctx, "the proxy's server connections to close", func() (bool, error) {
+	super := testenv.Connect(t, ctx, superURL())
+	testenv.WaitFor(t, ctx, "the proxy's server connections to close", func() (bool, error) {
 		var k int
 		err := super.QueryRow(ctx, `select count(*) from pg_stat_activity where usename = 'app'
 			and backend_type = 'client backend' and pid <> $1`, int(admin.PgConn().PID())).Scan(&k)
@@ -109,17 +109,17 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestShutdownDeadlineEndsTransaction(t *testing.T) {
 	n := startNode(t, func(c *config.Config) { txPool(4)(c) }, node.Options{})
-	ctx := testCtx(t, 30*time.Second)
-	admin := connect(t, ctx, directURL())
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	admin := testenv.Connect(t, ctx, directURL())
 	mustExec(t, ctx, admin, "drop table if exists shutdown_d; create table shutdown_d (x int)")
 
-	open := connect(t, ctx, proxyURL(n))
+	open := testenv.Connect(t, ctx, proxyURL(n))
 	mustExec(t, ctx, open, "begin")
 	mustExec(t, ctx, open, "insert into shutdown_d values (1)")
 	const drain = 500 * time.Millisecond
 	began := time.Now()
 	shutdown := startShutdown(n, drain)
-	requireCode(t, readGoodbye(ctx, open, 5*time.Second), "57P01")
+	testenv.RequireCode(t, readGoodbye(ctx, open, 5*time.Second), "57P01")
 	if d := time.Since(began); d < drain {
 		t.Errorf("the client in a transaction was closed after %s, before the %s deadline", d, drain)
 	}
@@ -131,8 +131,8 @@ func TestShutdownDeadlineEndsTransaction(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("Shutdown did not return")
 	}
-	super := connect(t, ctx, superURL())
-	waitFor(t, ctx, "the open transaction to be rolled back", func() (bool, error) {
+	super := testenv.Connect(t, ctx, superURL())
+	testenv.WaitFor(t, ctx, "the open transaction to be rolled back", func() (bool, error) {
 		var k int
 		err := super.QueryRow(ctx, `select count(*) from pg_stat_activity where usename = 'app'
 			and state like 'idle in transaction%'`).Scan(&k)
