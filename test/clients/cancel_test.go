@@ -47,7 +47,7 @@ func TestCancel(t *testing.T) {
 				testenv.WaitActive(t, ctx, super, "pg_sleep(10) /* ctx */")
 				start := time.Now()
 				cancel()
-				err := waitErr(t, ctx, done)
+				err := testenv.WaitErr(t, ctx, done)
 				elapsed := time.Since(start)
 				testenv.RequireCode(t, err, "57014")
 				if elapsed >= time.Second {
@@ -69,7 +69,7 @@ func TestCancel(t *testing.T) {
 				if err := conn.PgConn().CancelRequest(cctx); err != nil {
 					t.Fatalf("CancelRequest: %v", err)
 				}
-				err := waitErr(t, ctx, done)
+				err := testenv.WaitErr(t, ctx, done)
 				elapsed := time.Since(start)
 				testenv.RequireCode(t, err, "57014")
 				if elapsed >= time.Second {
@@ -78,18 +78,6 @@ func TestCancel(t *testing.T) {
 				checkUsable(t, ctx, conn)
 			})
 		})
-	}
-}
-
-// waitErr waits for a goroutine's result within ctx.
-func waitErr(t *testing.T, ctx context.Context, done <-chan error) error {
-	t.Helper()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		t.Fatalf("the statement did not end: %v", ctx.Err())
-		return nil
 	}
 }
 

@@ -3,7 +3,6 @@ package clients_test
 // The package's shared cluster and the helpers every test in it uses.
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -22,20 +21,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(runClientHelper())
 	}
-	c, err := testenv.StartCluster(1, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the test cluster:", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	if err := c.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping the test cluster:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testenv.RunWithCluster(m, 1, 0, func(c *localpg.Cluster) error {
+		cluster = c
+		return nil
+	}))
 }
 
 // newConfig is testenv.Config with a data directory of the test's own.

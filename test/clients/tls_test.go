@@ -111,7 +111,7 @@ func TestTLS(t *testing.T) {
 		if err := conn.PgConn().CancelRequest(ctx); err != nil {
 			t.Fatalf("CancelRequest over TLS: %v", err)
 		}
-		testenv.RequireCode(t, waitErr(t, ctx, done), "57014")
+		testenv.RequireCode(t, testenv.WaitErr(t, ctx, done), "57014")
 		checkUsable(t, ctx, conn)
 	})
 }

@@ -108,7 +108,7 @@ func TestCancelForwarded(t *testing.T) {
 	if !waitForwarded(t, ctx, h) {
 		t.Error("a cancel for a running statement was not forwarded")
 	}
-	testenv.RequireCode(t, waitErr(t, ctx, done), "57014")
+	testenv.RequireCode(t, testenv.WaitErr(t, ctx, done), "57014")
 	release()
 	// The connection goes on, and the pool's connection is clean.
 	var x int
@@ -143,7 +143,7 @@ func TestCancelDelayedPastHandOver(t *testing.T) {
 	// A's statement ends normally; the single server connection goes to B,
 	// whose statement blocks on lock 4203.
 	releaseA()
-	if err := waitErr(t, ctx, doneA); err != nil {
+	if err := testenv.WaitErr(t, ctx, doneA); err != nil {
 		t.Fatalf("A's statement: %v", err)
 	}
 	releaseB := lockHolder(t, ctx, 4203)
@@ -155,7 +155,7 @@ func TestCancelDelayedPastHandOver(t *testing.T) {
 	if waitForwarded(t, ctx, h) {
 		t.Error("a cancel for a finished statement was forwarded while another client used the connection")
 	}
-	if err := waitErr(t, ctx, cancelDone); err != nil {
+	if err := testenv.WaitErr(t, ctx, cancelDone); err != nil {
 		t.Errorf("CancelRequest: %v", err)
 	}
 	// B is still running (not cancelled); its statement completes once
@@ -166,7 +166,7 @@ func TestCancelDelayedPastHandOver(t *testing.T) {
 	default:
 	}
 	releaseB()
-	if err := waitErr(t, ctx, doneB); err != nil {
+	if err := testenv.WaitErr(t, ctx, doneB); err != nil {
 		t.Fatalf("B's statement: %v (want success, not 57014)", err)
 	}
 	var x int

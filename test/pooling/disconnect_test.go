@@ -104,7 +104,7 @@ func TestClientVanishesMidStatement(t *testing.T) {
 	if err := a.PgConn().Conn().Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitErr(t, ctx, done); err == nil {
+	if err := testenv.WaitErr(t, ctx, done); err == nil {
 		t.Fatal("the statement of a closed connection succeeded")
 	}
 	// The next client is served promptly (the sleeping statement is not

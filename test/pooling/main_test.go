@@ -4,7 +4,6 @@ package pooling_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 
@@ -20,20 +19,10 @@ import (
 var cluster *localpg.Cluster
 
 func TestMain(m *testing.M) {
-	c, err := testenv.StartCluster(1, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the test cluster:", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	if err := c.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping the test cluster:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testenv.RunWithCluster(m, 1, 0, func(c *localpg.Cluster) error {
+		cluster = c
+		return nil
+	}))
 }
 
 // startNode starts a node in front of the cluster with cfg adjusted by
@@ -66,18 +55,6 @@ func directURL() string {
 
 // superURL is the superuser's URL straight to the shard's primary.
 func superURL() string { return cluster.SuperConnString(cluster.Shards[0].Primary, testenv.Database) }
-
-// waitErr waits for a goroutine's result within ctx.
-func waitErr(t *testing.T, ctx context.Context, done <-chan error) error {
-	t.Helper()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		t.Fatalf("the statement did not end: %v", ctx.Err())
-		return nil
-	}
-}
 
 // scalar runs a one-value query and returns the value as text.
 func scalar(t *testing.T, ctx context.Context, conn *pgx.Conn, sql string, args ...any) string {

@@ -4,7 +4,6 @@ package protocol_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -18,22 +17,10 @@ import (
 var cluster *localpg.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	c, err := testenv.StartCluster(1, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting PostgreSQL:", err)
-		return 1
-	}
-	defer func() { _ = c.Stop() }()
-	cluster = c
-	if err := grantCreate(); err != nil {
-		fmt.Fprintln(os.Stderr, "preparing the database:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testenv.RunWithCluster(m, 1, 0, func(c *localpg.Cluster) error {
+		cluster = c
+		return grantCreate()
+	}))
 }
 
 // grantCreate lets the trust user create tables in public (PostgreSQL 15

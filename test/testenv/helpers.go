@@ -105,3 +105,15 @@ func WaitActive(tb testing.TB, ctx context.Context, super *pgx.Conn, text string
 		return n > 0, err
 	})
 }
+
+// WaitErr waits for a goroutine's result within ctx.
+func WaitErr(tb testing.TB, ctx context.Context, done <-chan error) error {
+	tb.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		tb.Fatalf("the statement did not end: %v", ctx.Err())
+		return nil
+	}
+}

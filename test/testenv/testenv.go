@@ -99,3 +99,28 @@ func URL(n *node.Node, user, password string) string {
 func DirectURL(c *localpg.Cluster, s *localpg.Server, user, password string) string {
 	return c.ConnString(s, user, password, Database)
 }
+
+// RunWithCluster is a test package's TestMain body: it starts shards,
+// hands them to setup (which keeps them for the tests and may prepare the
+// database), runs the tests and stops the shards, also when setup fails.
+// It returns the exit code.
+func RunWithCluster(m *testing.M, shards, replicas int, setup func(*localpg.Cluster) error) int {
+	c, err := StartCluster(shards, replicas)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the test cluster:", err)
+		return 1
+	}
+	code := 1
+	if err := setup(c); err != nil {
+		fmt.Fprintln(os.Stderr, "preparing the test cluster:", err)
+	} else {
+		code = m.Run()
+	}
+	if err := c.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the test cluster:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
