@@ -178,15 +178,14 @@ func (s *session) resetForPool() {
 		}
 		sc.resetState(true)
 	} else if s.settingsDirty {
+		// The next client's settings are applied as a difference from
+		// what this connection has, so that must be known exactly.
 		if err := s.readSettings(ctx); err != nil {
 			s.dropServer()
 			return
 		}
 	}
 	_ = sc.SetDeadline(time.Time{})
-	if s.txStatus != 'I' && s.txStatus != 0 {
-		// The rollback's answer was swallowed; its status is the truth.
-	}
 	s.releaseServer()
 }
 

@@ -6,7 +6,6 @@ package router
 
 import (
 	"context"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -39,8 +38,8 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 				WithHint("send each PREPARE or DEALLOCATE as a query of its own"))
 		}
 		for _, name := range plan.ExecuteNames {
-			if _, sql := s.sqlStmts[name]; !sql {
-				if _, proto := s.stmts[name]; proto {
+			if _, isSQL := s.sqlStmts[name]; !isSQL {
+				if _, isProtocol := s.stmts[name]; isProtocol {
 					return s.refuseQuery(pgerror.New(pgerror.FeatureNotSupported,
 						"prepared statement %q was made with a protocol-level Parse and cannot be run with EXECUTE through shardproxy's transaction pooling", name).
 						WithHint("bind it with the extended protocol, or create it with PREPARE"))
@@ -62,33 +61,18 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 				s.queueInternalQuery("DEALLOCATE " + quoteIdent(plan.Name))
 				delete(s.server.sqlPrepared, plan.Name)
 			}
-			name, sc := plan.Name, s.server
-			e.onTag = func(tag string) {
-				if tag == "PREPARE" {
-					s.sqlStmts[name] = sql
-					sc.sqlPrepared[name] = sql
-				}
-			}
-		case planner.KindDiscardAll:
-			sc := func() *serverConn { return s.server }
-			e.onTag = func(tag string) {
-				if tag == "DISCARD ALL" {
-					s.forgetProtocolStatements()
-					clear(s.sqlStmts)
-					if c := sc(); c != nil {
-						c.resetState(true)
-					}
-				}
-			}
 		}
 	}
 	if err := s.ensureServer(ctx); err != nil {
 		return s.refuseQuery(err)
 	}
-	if s.mode == PoolTransaction {
+	if s.mode == PoolTransaction && s.txStatus != 'E' {
 		for _, name := range plan.ExecuteNames {
 			s.ensureSQLPrepared(name)
 		}
+		// What PREPARE and DISCARD ALL did is recorded once the server
+		// confirms it.
+		e.onTag = s.sqlStatementTagHandler(&statement{analysis: plan.Statement, query: sql})
 	}
 	if plan.ChangesSettings {
 		s.settingsDirty = true
@@ -155,7 +139,7 @@ func (s *session) refuseQuery(err error) error {
 		return pe
 	}
 	if s.txStatus == 'T' && s.server != nil {
-		s.queueInternalQuery(strings.TrimSuffix(abortQuery, "\x00"))
+		s.queueInternalQuery(abortQuery)
 		if err := s.roundTrip(context.Background()); err != nil {
 			return err
 		}

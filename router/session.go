@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -292,14 +291,14 @@ func (s *session) clientError(ctx context.Context, pe *pgerror.Error) error {
 	// (Session pooling passes the client's messages through, so the proxy
 	// makes no errors there that the server would not.)
 	if s.mode == PoolTransaction {
-		s.writeUnnamedStatement(strings.TrimSuffix(abortQuery, "\x00"), nil, true)
+		s.writeUnnamedStatement(abortQuery, nil, true)
 	}
 	return nil
 }
 
 // abortQuery fails on purpose to put the server's transaction into the
 // aborted state after an error the proxy reported itself.
-const abortQuery = "DO $$BEGIN RAISE EXCEPTION 'shardproxy: transaction aborted by an error the proxy reported'; END$$\x00"
+const abortQuery = "DO $$BEGIN RAISE EXCEPTION 'shardproxy: transaction aborted by an error the proxy reported'; END$$"
 
 // end releases everything when the client has gone.
 func (s *session) end() {
