@@ -85,7 +85,9 @@ type Pool struct {
 	ServerIdleTimeout time.Duration `mapstructure:"server_idle_timeout"`
 	ServerLifetime    time.Duration `mapstructure:"server_lifetime"`
 	// PreparedStatementsPerServer bounds the LRU of statements the proxy
-	// prepares on each server connection; 0 turns the cache off.
+	// keeps prepared on each server connection. Transaction pooling needs
+	// statements prepared on whichever connection serves a client, so the
+	// cache cannot be turned off: at least 1.
 	PreparedStatementsPerServer int `mapstructure:"prepared_statements"`
 }
 
@@ -208,8 +210,8 @@ func (c *Config) Validate() error {
 	if c.Pool.Size < 1 {
 		bad("pool.size", "must be at least 1, got %d", c.Pool.Size)
 	}
-	if c.Pool.PreparedStatementsPerServer < 0 {
-		bad("pool.prepared_statements", "must not be negative, got %d", c.Pool.PreparedStatementsPerServer)
+	if c.Pool.PreparedStatementsPerServer < 1 {
+		bad("pool.prepared_statements", "must be at least 1 (statements are prepared on server connections), got %d", c.Pool.PreparedStatementsPerServer)
 	}
 	for _, d := range []struct {
 		key string

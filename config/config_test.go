@@ -162,8 +162,8 @@ func TestValues(t *testing.T) {
 		{"size kB", "limits: {max_message_size: 512kB}", func(c *config.Config) any { return c.Limits.MaxMessageSize }, int64(512 << 10)},
 		{"size with space", `limits: {max_message_size: "1 MB"}`, func(c *config.Config) any { return c.Limits.MaxMessageSize }, int64(1 << 20)},
 		{"size bytes", "limits: {max_message_size: 8192B}", func(c *config.Config) any { return c.Limits.MaxMessageSize }, int64(8192)},
-		{"session pool", "pool: {mode: session, size: 1, prepared_statements: 0}", func(c *config.Config) any { return c.Pool }, config.Pool{
-			Mode: "session", Size: 1, WaitTimeout: 30 * time.Second, ServerIdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour}},
+		{"session pool", "pool: {mode: session, size: 1, prepared_statements: 1}", func(c *config.Config) any { return c.Pool }, config.Pool{
+			Mode: "session", Size: 1, WaitTimeout: 30 * time.Second, ServerIdleTimeout: 10 * time.Minute, ServerLifetime: time.Hour, PreparedStatementsPerServer: 1}},
 		{"log", "log: {level: debug, format: json}", func(c *config.Config) any { return c.Log }, config.Log{Level: "debug", Format: "json"}},
 		{"verify-full", "backend_tls: {mode: verify-full, ca: " + ca + "}", func(c *config.Config) any { return c.BackendTLS }, config.BackendTLS{Mode: "verify-full", CA: ca}},
 		{"verify-full system roots", "backend_tls: {mode: verify-full}", func(c *config.Config) any { return c.BackendTLS }, config.BackendTLS{Mode: "verify-full"}},
@@ -368,7 +368,8 @@ func TestErrors(t *testing.T) {
 		// Validation.
 		{"bad pool mode", minimal + "pool: {mode: statement}\n", nil, []string{`pool.mode: "statement" is not one of transaction, session`}},
 		{"pool size zero", minimal + "pool: {size: 0}\n", nil, []string{"pool.size: must be at least 1, got 0"}},
-		{"negative prepared statements", minimal + "pool: {prepared_statements: -1}\n", nil, []string{"pool.prepared_statements: must not be negative"}},
+		{"negative prepared statements", minimal + "pool: {prepared_statements: -1}\n", nil, []string{"pool.prepared_statements: must be at least 1"}},
+		{"no prepared statements", minimal + "pool: {prepared_statements: 0}\n", nil, []string{"pool.prepared_statements: must be at least 1"}},
 		{"negative duration", minimal + "pool: {server_lifetime: -1s}\n", nil, []string{"pool.server_lifetime: must not be negative"}},
 		{"max client connections zero", minimal + "limits: {max_client_connections: 0}\n", nil, []string{"limits.max_client_connections: must be at least 1"}},
 		{"message size too small", minimal + "limits: {max_message_size: 1kB}\n", nil, []string{"limits.max_message_size: must be between"}},

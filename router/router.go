@@ -77,6 +77,9 @@ func (c *Config) Validate() error {
 	if c.PoolSize < 1 {
 		return fmt.Errorf("router: pool size %d is below 1", c.PoolSize)
 	}
+	if c.PreparedPerServer < 1 {
+		return fmt.Errorf("router: prepared statements per server %d is below 1", c.PreparedPerServer)
+	}
 	if c.PoolWaitTimeout <= 0 {
 		c.PoolWaitTimeout = 30 * time.Second
 	}

@@ -99,7 +99,7 @@ func (sc *serverConn) addPrepared(name string, epoch uint64) {
 		return
 	}
 	sc.prepared[name] = sc.preparedLRU.PushFront(preparedEntry{name: name, epoch: epoch})
-	if sc.pool.maxPrep > 0 && sc.preparedLRU.Len() > sc.pool.maxPrep {
+	if sc.preparedLRU.Len() > sc.pool.maxPrep {
 		back := sc.preparedLRU.Back()
 		evict := back.Value.(preparedEntry).name
 		sc.preparedLRU.Remove(back)
