@@ -67,9 +67,15 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		users[u.Name] = ua
 		backends[u.Name] = router.Credentials{User: u.BackendUser, Password: u.BackendPassword}
 	}
-	m := &metadata.Map{Version: 1}
+	var shards []metadata.Shard
 	for _, s := range cfg.Shards {
-		m.Shards = append(m.Shards, metadata.Shard{ID: s.ID, Primary: s.Primary, Replicas: s.Replicas})
+		shards = append(shards, metadata.Shard{ID: s.ID, Primary: s.Primary, Replicas: s.Replicas})
+	}
+	// With N shards and no stored map, the keyspace starts as N equal
+	// ranges in shard order.
+	m, err := metadata.NewMap(1, shards)
+	if err != nil {
+		return nil, err
 	}
 	rt, err := router.New(router.Config{
 		Mode:                   router.PoolMode(cfg.Pool.Mode),
