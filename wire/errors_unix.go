@@ -1,7 +1,13 @@
 package wire
 
-import "syscall"
+import (
+	"errors"
+	"syscall"
+)
 
-// errTooManyFiles is what accept returns when the process is out of file
-// descriptors; the accept loop backs off instead of failing.
-var errTooManyFiles error = syscall.EMFILE
+// outOfFiles reports whether accept failed because the process or system
+// ran out of file descriptors; the accept loop then backs off instead of
+// spinning.
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}

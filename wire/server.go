@@ -137,7 +137,7 @@ func (s *Server) Serve(ln net.Listener) error {
 				return nil
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+			if errors.As(err, &ne) && ne.Timeout() || outOfFiles(err) {
 				// Out of file descriptors: back off instead of spinning.
 				backoff = min(max(backoff*2, 5*time.Millisecond), time.Second)
 				s.log.Warn("accept failed; backing off", "err", err, "backoff", backoff)
