@@ -33,7 +33,7 @@ FUZZTIME ?= 30s
 # Every fuzz target that decodes bytes from the network; seeds and found
 # inputs live in each package's testdata/fuzz/.
 FUZZ_TARGETS := wire:FuzzReadFrame wire:FuzzStartupPacket wire:FuzzSCRAMClientFirst \
-	wire:FuzzSCRAMClientFinal planner:FuzzAnalyze
+	wire:FuzzSCRAMClientFinal planner:FuzzAnalyze catalog:FuzzParseSearchPath
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
