@@ -81,6 +81,7 @@ func (s *session) internalQuery(ctx context.Context, sql string, e expect) error
 
 // roundTrip sends what is buffered for the server and relays every answer.
 func (s *session) roundTrip(ctx context.Context) error {
+	s.unanswered = 0
 	if err := s.server.Flush(); err != nil {
 		return &serverLostError{err: err}
 	}

@@ -68,7 +68,10 @@ type session struct {
 	skipping bool // an error happened: ignore messages until Sync
 	// idleDeadline: a read deadline for the idle-in-transaction timeout is set.
 	idleDeadline bool
-	scratch      []byte
+	// unanswered counts bytes of client messages sent to the server since
+	// its answers were last read (see drainLongPipeline).
+	unanswered int
+	scratch    []byte
 }
 
 type statement struct {
@@ -132,6 +135,9 @@ func (s *session) run(ctx context.Context) error {
 		if errors.Is(err, errTerminate) {
 			return nil
 		}
+		if err == nil && isBatchMessage(typ) {
+			err = s.drainLongPipeline(len(body) + 5)
+		}
 		if err != nil {
 			if err := s.handleBatchError(ctx, err); err != nil {
 				return err
@@ -171,6 +177,27 @@ func (s *session) handleBatchError(ctx context.Context, err error) error {
 }
 
 var errTerminate = errors.New("client sent Terminate")
+
+// pipelineChunk bounds how much of a client's pipeline goes to the server
+// before its answers are read. A client that pipelines a large batch
+// before one Sync (pgx's SendBatch) reads answers while it writes; if the
+// proxy kept writing without reading, the server would block on its full
+// socket, then the proxy on the server, then the client on the proxy.
+const pipelineChunk = 64 << 10
+
+// drainLongPipeline asks the server for the answers so far (a Flush, which
+// does not end the implicit transaction) once a pipeline grows past
+// pipelineChunk, and relays them.
+func (s *session) drainLongPipeline(n int) error {
+	s.unanswered += n
+	if s.unanswered < pipelineChunk || s.server == nil || len(s.queue) == 0 || s.skipping || s.batch.retry {
+		return nil
+	}
+	if err := s.server.WriteFrame('H', nil); err != nil {
+		return &serverLostError{err: err}
+	}
+	return s.roundTrip(context.Background())
+}
 
 // dispatch handles one client message.
 func (s *session) dispatch(ctx context.Context, typ byte, body []byte) error {
