@@ -218,6 +218,11 @@ func (s *session) sync(ctx context.Context) error {
 			return &serverLostError{err: err}
 		}
 		s.queue = append(s.queue, expect{kind: 'S'})
+		if s.batch.changesSettings {
+			if err := s.restoreStartupSettings(); err != nil {
+				return err
+			}
+		}
 		if err := s.roundTrip(ctx); err != nil {
 			return err
 		}
@@ -260,6 +265,22 @@ func (s *session) flushMsg(ctx context.Context) error {
 	}
 	if err := s.roundTrip(ctx); err != nil {
 		return err
+	}
+	if s.batch.retry {
+		// A stale statement in a batch that has no Sync yet: nothing in it
+		// executed, so a Sync of the proxy's own ends the server's error
+		// state harmlessly, and the batch is replayed up to this Flush.
+		if err := s.server.WriteFrame('S', nil); err != nil {
+			return &serverLostError{err: err}
+		}
+		s.queue = append(s.queue, expect{kind: 'S', swallow: true})
+		if err := s.roundTrip(ctx); err != nil {
+			return err
+		}
+		s.skipping = false
+		if err := s.replayBatch(ctx); err != nil {
+			return err
+		}
 	}
 	return s.c.Flush()
 }

@@ -74,7 +74,9 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 			s.ensureSQLPreparedExtended(name)
 		}
 	}
-	stmt.serverName = serverStatementName(msg.Query, msg.ParameterOIDs, sqlTexts...)
+	// Names resolve, and parameter types are inferred, under the
+	// search_path in force: it is part of the statement's identity.
+	stmt.serverName = serverStatementName(msg.Query, msg.ParameterOIDs, append(sqlTexts, "search_path="+s.settings["search_path"])...)
 	prev, hadPrev := s.stmts[msg.Name]
 	s.stmts[msg.Name] = stmt
 	name := msg.Name
@@ -93,12 +95,29 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 		s.queue = append(s.queue, expect{kind: 'x', synthetic: parseCompleteFrame, undo: undo})
 		return nil
 	}
+	if s.parseQueued(stmt.serverName) {
+		// The same text is already being prepared in this batch; if that
+		// Parse fails, the server skips this one too.
+		s.queue = append(s.queue, expect{kind: 'x', synthetic: parseCompleteFrame, undo: undo})
+		return nil
+	}
 	if stale {
 		if err := s.closeServerStatement(stmt.serverName); err != nil {
 			return err
 		}
 	}
 	return s.writeParse(stmt, expect{kind: 'P', stmt: stmt, clientName: name, serverName: stmt.serverName, undo: undo}, nil)
+}
+
+// parseQueued reports whether a Parse of the server statement is already
+// in this batch.
+func (s *session) parseQueued(serverName string) bool {
+	for i := range s.queue {
+		if s.queue[i].kind == 'P' && s.queue[i].serverName == serverName {
+			return true
+		}
+	}
+	return false
 }
 
 // hasStatementName: SQL-level and protocol-level prepared statements share
@@ -185,10 +204,8 @@ func (s *session) ensurePrepared(stmt *statement) error {
 	if present && !stale {
 		return nil
 	}
-	for i := range s.queue {
-		if s.queue[i].kind == 'P' && s.queue[i].serverName == stmt.serverName {
-			return nil // already on its way in this batch
-		}
+	if s.parseQueued(stmt.serverName) {
+		return nil // already on its way in this batch
 	}
 	if stale {
 		if err := s.closeServerStatement(stmt.serverName); err != nil {
@@ -327,19 +344,31 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 	if err := s.server.WriteFrame('D', b); err != nil {
 		return &serverLostError{err: err}
 	}
-	s.queue = append(s.queue, expect{kind: 'D', stmt: stmt, clientName: clientName})
+	s.queue = append(s.queue, expect{kind: 'D', stmt: stmt, clientName: clientName, afterExecute: s.batch.executed})
 	return nil
 }
 
 func (s *session) execute(ctx context.Context, body []byte) error {
 	e := expect{kind: 'E'}
+	var stmt *statement
 	if s.mode == PoolTransaction {
 		s.batch.executed = true
-		if stmt := s.portalStatement(body); stmt != nil {
+		if stmt = s.portalStatement(body); stmt != nil {
 			e.onTag = s.sqlStatementTagHandler(stmt)
 		}
 	}
-	return s.forwardExtended(ctx, 'E', body, e)
+	if err := s.forwardExtended(ctx, 'E', body, e); err != nil {
+		return err
+	}
+	if stmt != nil && (stmt.analysis.Kind == planner.KindDiscardAll || stmt.analysis.Kind == planner.KindDeallocate && stmt.analysis.All) {
+		// The rest of the batch must see the emptied statement table, as
+		// PostgreSQL's would: have the server answer this much now.
+		if err := s.server.WriteFrame('H', nil); err != nil {
+			return &serverLostError{err: err}
+		}
+		return s.roundTrip(ctx)
+	}
+	return nil
 }
 
 func (s *session) closeMsg(ctx context.Context, body []byte) error {

@@ -14,6 +14,11 @@ import (
 )
 
 func (s *session) simpleQuery(ctx context.Context, body []byte) error {
+	// Answers still owed for earlier messages (a Parse before the Query,
+	// say) come first, whoever makes up this query's answer.
+	if err := s.settlePending(ctx); err != nil {
+		return err
+	}
 	sql := string(trimNul(body))
 	plan, err := planner.PlanQuery(sql, s.r.Map())
 	if err != nil {
@@ -72,7 +77,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 		// What PREPARE and DISCARD ALL did is recorded once the server
 		// confirms it.
-		e.onTag = s.sqlStatementTagHandler(&statement{analysis: plan.Statement, query: sql})
+		if plan.Kind != planner.KindOther {
+			e.onTag = s.sqlStatementTagHandler(&statement{analysis: plan.Statement, query: sql})
+		}
 	}
 	if plan.ChangesSettings {
 		s.settingsDirty = true
@@ -99,6 +106,26 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return err
 	}
 	return s.c.Flush()
+}
+
+// settlePending delivers the answers owed for messages already received.
+func (s *session) settlePending(ctx context.Context) error {
+	if len(s.queue) == 0 {
+		return nil
+	}
+	if s.server == nil {
+		for _, e := range s.queue {
+			if err := s.toClient(0, nil, e.synthetic); err != nil {
+				return err
+			}
+		}
+		s.queue = s.queue[:0]
+		return nil
+	}
+	if err := s.server.WriteFrame('H', nil); err != nil {
+		return &serverLostError{err: err}
+	}
+	return s.roundTrip(ctx)
 }
 
 // queueInternalQuery writes a query of the proxy's own ahead of the

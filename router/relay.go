@@ -45,7 +45,8 @@ type expect struct {
 	undo func()
 	// epoch: for a Parse, the schema epoch it was written in.
 	epoch uint64
-	// afterExecute: for a Bind, an Execute of the same batch went first.
+	// afterExecute: for a Bind or Describe, an Execute of the same batch
+	// went first.
 	afterExecute bool
 	// holdReady: keep this entry's ReadyForQuery until an entry with
 	// releaseHeld is answered; forwardStatus: ParameterStatus messages of
@@ -158,6 +159,7 @@ func (s *session) relay(ctx context.Context) error {
 			}
 		case 'Z': // ReadyForQuery
 			s.awaitingSync = false
+			s.openBatch = false
 			if s.schemaChanged {
 				// Statements prepared before the change may have a stale
 				// result type: every server re-prepares them before use.
@@ -189,8 +191,11 @@ func (s *session) relay(ctx context.Context) error {
 				if len(s.heldReady) > 0 {
 					s.txStatus = s.heldReady[0]
 				}
-				if err := s.toClient('Z', s.heldReady, nil); err != nil {
-					return err
+				// A batch abandoned for a replay answers only once.
+				if !s.batch.retry {
+					if err := s.toClient('Z', s.heldReady, nil); err != nil {
+						return err
+					}
 				}
 			}
 		case '1': // ParseComplete

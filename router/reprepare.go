@@ -83,7 +83,7 @@ func (s *session) staleStatement(head *expect, er *pgproto3.ErrorResponse) bool 
 	sc.forgetPrepared(head.stmt.serverName)
 	sc.toClose = append(sc.toClose, head.stmt.serverName)
 	if s.mode != PoolTransaction || s.batch.startTx != 'I' || s.batch.rows || s.batch.retried || s.batch.executedBefore(head) ||
-		head.stmt.parsedInBatch != s.batch.number || !s.queueHasSync() {
+		head.stmt.parsedInBatch != s.batch.number {
 		return false
 	}
 	s.batch.retry = true
@@ -130,5 +130,6 @@ func (s *session) queueHasSync() bool {
 }
 
 // executedBefore: an Execute reached the server ahead of the failing
-// message (its effects happened and must not happen twice).
+// message (its effects happened and must not happen twice); Executes after
+// it were skipped by the server.
 func (b *batchState) executedBefore(head *expect) bool { return b.executed && head.afterExecute }

@@ -68,6 +68,9 @@ type session struct {
 	skipping bool // an error happened: ignore messages until Sync
 	// idleDeadline: a read deadline for the idle-in-transaction timeout is set.
 	idleDeadline bool
+	// openBatch: extended-protocol messages reached the server since its
+	// last ReadyForQuery (cleared there).
+	openBatch bool
 	// unanswered counts bytes of client messages sent to the server since
 	// its answers were last read (see drainLongPipeline).
 	unanswered int
@@ -132,6 +135,9 @@ func (s *session) run(ctx context.Context) error {
 			s.logBatchMessage(typ, body)
 		}
 		err := s.dispatch(ctx, typ, body)
+		if isBatchMessage(typ) && s.server != nil {
+			s.openBatch = true
+		}
 		if errors.Is(err, errTerminate) {
 			return nil
 		}
@@ -339,6 +345,13 @@ func (s *session) end() {
 		// The client vanished with a query in flight: the connection's
 		// state is unknown, so it is cancelled and closed, never reused.
 		_ = sc.Cancel(context.Background())
+		s.dropServer()
+		return
+	}
+	if s.openBatch || s.skipping {
+		// Extended-protocol messages without their Sync: the server holds
+		// an implicit transaction (a Sync would commit it) or is skipping
+		// to a Sync after an error. Only closing is safe.
 		s.dropServer()
 		return
 	}
