@@ -17,7 +17,7 @@ type tokenKind uint8
 const (
 	tokWord   tokenKind = iota // keyword or unquoted identifier, lower-cased
 	tokIdent                   // "quoted identifier", unquoted and case kept
-	tokString                  // any string literal, text not kept
+	tokString                  // a standard string literal keeps its text; others do not
 	tokNumber
 	tokPunct // one character of punctuation or an operator character
 	tokSemicolon
@@ -65,8 +65,15 @@ func lex(sql string) [][]token {
 			}
 			i++
 		case c == '\'':
-			i = skipString(sql, i, false)
-			cur = append(cur, token{kind: tokString})
+			j := skipString(sql, i, false)
+			// The text is kept (quotes undoubled) so set_config('a.b', ...)
+			// can name the setting it changes.
+			text := ""
+			if j-1 > i+1 && sql[j-1] == '\'' {
+				text = strings.ReplaceAll(sql[i+1:j-1], "''", "'")
+			}
+			cur = append(cur, token{kind: tokString, text: text})
+			i = j
 		case (c == 'e' || c == 'E') && i+1 < len(sql) && sql[i+1] == '\'':
 			i = skipString(sql, i+1, true)
 			cur = append(cur, token{kind: tokString})

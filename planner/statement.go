@@ -35,6 +35,13 @@ type Statement struct {
 	ExecuteNames []string
 	// ManagesStatements: PREPARE or DEALLOCATE somewhere in the string.
 	ManagesStatements bool
+	// CustomSettings names the custom (dotted) settings the string sets
+	// or resets: PostgreSQL's pg_settings does not list them, so the
+	// router must ask for them by name.
+	CustomSettings []string
+	// Opaque: a DO block or CALL, whose effects on the session (settings,
+	// locks, LISTEN, temporary tables) cannot be seen in the text.
+	Opaque bool
 	// ChangesSchema: CREATE, ALTER or DROP somewhere; statements prepared
 	// before it may have a stale result type.
 	ChangesSchema bool
@@ -68,6 +75,15 @@ func Analyze(sql string) Statement {
 		switch first {
 		case "set", "reset", "discard":
 			st.ChangesSettings = true
+			if n, ok := dottedName(toks, 1); ok {
+				st.CustomSettings = append(st.CustomSettings, n)
+			} else if w := word(toks, 1); (w == "session" || w == "local") && len(toks) > 2 {
+				if n, ok := dottedName(toks, 2); ok {
+					st.CustomSettings = append(st.CustomSettings, n)
+				}
+			}
+		case "do", "call":
+			st.Opaque = true
 		case "alter", "drop":
 			st.ChangesSchema = true
 		case "listen":
@@ -97,6 +113,16 @@ func Analyze(sql string) Statement {
 			}
 			if t.text == "set_config" {
 				st.ChangesSettings = true
+				if j+2 < len(toks) && toks[j+1].text == "(" && toks[j+2].kind == tokString && strings.Contains(toks[j+2].text, ".") {
+					st.CustomSettings = append(st.CustomSettings, strings.ToLower(toks[j+2].text))
+				}
+			}
+			if t.text == "into" && (word(toks, j+1) == "temp" || word(toks, j+1) == "temporary" ||
+				word(toks, j+1) == "local" && (word(toks, j+2) == "temp" || word(toks, j+2) == "temporary")) {
+				st.NeedsSession = "a temporary table"
+			}
+			if t.text == "pg_temp" && j+1 < len(toks) && toks[j+1].text == "." && first == "create" {
+				st.NeedsSession = "a temporary table"
 			}
 			if sessionFunctions[t.text] && j+1 < len(toks) && toks[j+1].text == "(" {
 				st.NeedsSession = "a session-level advisory lock (" + t.text + ")"
@@ -137,6 +163,15 @@ func analyzeSingle(st *Statement, first string, toks []token) {
 			st.Kind = KindDiscardAll
 		}
 	}
+}
+
+// dottedName reads a custom setting name such as myapp.tenant at i.
+func dottedName(toks []token, i int) (string, bool) {
+	if i+2 < len(toks) && (toks[i].kind == tokWord || toks[i].kind == tokIdent) && toks[i+1].text == "." &&
+		(toks[i+2].kind == tokWord || toks[i+2].kind == tokIdent) {
+		return strings.ToLower(toks[i].text + "." + toks[i+2].text), true
+	}
+	return "", false
 }
 
 func word(toks []token, i int) string {

@@ -18,7 +18,7 @@ func TestAnalyze(t *testing.T) {
 		{"-- only a comment", planner.Statement{Empty: true}},
 		{"SET work_mem = '4MB'", planner.Statement{ChangesSettings: true}},
 		{"reset all", planner.Statement{ChangesSettings: true}},
-		{"select set_config('a.b', 'c', false)", planner.Statement{ChangesSettings: true}},
+		{"select set_config('a.b', 'c', false)", planner.Statement{ChangesSettings: true, CustomSettings: []string{"a.b"}}},
 		{"select 'set_config' ", planner.Statement{}},
 		{"PREPARE p (int) AS select $1", planner.Statement{Kind: planner.KindPrepare, Name: "p", ManagesStatements: true}},
 		{`prepare "MyStmt" as select 1`, planner.Statement{Kind: planner.KindPrepare, Name: "MyStmt", ManagesStatements: true}},
@@ -49,6 +49,16 @@ func TestAnalyze(t *testing.T) {
 		{"/* listen x; /* nested */ ; */ select 1", planner.Statement{}},
 		{`select 1 as "listen; x"`, planner.Statement{}},
 		{"select $1::int", planner.Statement{}},
+		{"SET myapp.tenant = 'a'", planner.Statement{ChangesSettings: true, CustomSettings: []string{"myapp.tenant"}}},
+		{"set session MyApp.Tenant to 'a'", planner.Statement{ChangesSettings: true, CustomSettings: []string{"myapp.tenant"}}},
+		{"reset myapp.tenant", planner.Statement{ChangesSettings: true, CustomSettings: []string{"myapp.tenant"}}},
+		{"select set_config('myapp.user', 'u', false)", planner.Statement{ChangesSettings: true, CustomSettings: []string{"myapp.user"}}},
+		{"select set_config('work_mem', '1MB', false)", planner.Statement{ChangesSettings: true}},
+		{"DO $$BEGIN PERFORM 1; END$$", planner.Statement{Opaque: true}},
+		{"call p()", planner.Statement{Opaque: true}},
+		{"select 1 as x into temp t", planner.Statement{NeedsSession: "a temporary table"}},
+		{"create table pg_temp.t(a int)", planner.Statement{ChangesSchema: true, NeedsSession: "a temporary table"}},
+		{"select 'don''t'", planner.Statement{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.sql, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,6 +29,19 @@ func (s *session) ensureServer(ctx context.Context) error {
 	s.mu.Lock()
 	s.server = sc
 	s.mu.Unlock()
+	// A custom setting, once set on a server connection, can be reset but
+	// never removed: current_setting(name, true) would say '' where the
+	// client expects NULL. Such a connection goes to clients that use the
+	// setting; others get another connection.
+	for tries := 0; hasForeignCustomSettings(sc.settings, s.settings) && tries <= cap(s.pool.slots); tries++ {
+		s.dropServer()
+		if sc, err = s.pool.acquire(ctx); err != nil {
+			return clientErrorFrom(err)
+		}
+		s.mu.Lock()
+		s.server = sc
+		s.mu.Unlock()
+	}
 	if err := s.closeEvicted(); err != nil {
 		return err
 	}
@@ -105,6 +119,11 @@ func (s *session) afterBatch(ctx context.Context) error {
 	// In session pooling the connection stays with the client and is reset
 	// by DISCARD ALL when it leaves, so settings need no reading back.
 	if s.mode == PoolTransaction {
+		if s.opaque {
+			if err := s.checkSessionState(ctx); err != nil {
+				return err
+			}
+		}
 		if s.settingsDirty {
 			if err := s.readSettings(ctx); err != nil {
 				return err
@@ -118,7 +137,7 @@ func (s *session) afterBatch(ctx context.Context) error {
 func (s *session) readSettings(ctx context.Context) error {
 	got := map[string]string{}
 	var dr pgproto3.DataRow
-	err := s.internalQuery(ctx, readSettingsQuery, expect{onRow: func(body []byte) {
+	err := s.internalQuery(ctx, s.readSettingsQuery(), expect{onRow: func(body []byte) {
 		if dr.Decode(body) == nil && len(dr.Values) == 2 {
 			got[string(dr.Values[0])] = string(dr.Values[1])
 		}
@@ -134,15 +153,65 @@ func (s *session) readSettings(ctx context.Context) error {
 
 // readSettingsQuery lists exactly the settings the session changed: what
 // SET, RESET, set_config and the proxy's own replay left in force, after
-// PostgreSQL applied its transaction rules (ROLLBACK, SET LOCAL).
-const readSettingsQuery = "SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session'"
+// PostgreSQL applied its transaction rules (ROLLBACK, SET LOCAL). Settings
+// pg_settings does not show are asked for by name: the role, and the
+// custom (dotted) settings the client was seen to use.
+func (s *session) readSettingsQuery() string {
+	var b strings.Builder
+	b.WriteString("SELECT name, setting FROM pg_catalog.pg_settings WHERE source = 'session'" +
+		" UNION ALL SELECT 'role', pg_catalog.current_setting('role') WHERE pg_catalog.current_setting('role') <> 'none'")
+	for _, name := range sortedKeys(s.customNames) {
+		n := quoteLiteral(name)
+		b.WriteString(" UNION ALL SELECT " + n + ", v FROM (SELECT pg_catalog.current_setting(" + n +
+			", true) AS v) c WHERE v IS NOT NULL AND v <> ''")
+	}
+	return b.String()
+}
+
+// noteCustomSettings remembers custom setting names the client uses.
+func (s *session) noteCustomSettings(names []string) {
+	for _, n := range names {
+		if s.customNames == nil {
+			s.customNames = map[string]string{}
+		}
+		s.customNames[n] = ""
+	}
+}
+
+// checkSessionState runs after a transaction whose effects on the session
+// the proxy could not see in its text (a DO block, a CALL): a server
+// connection left holding a temporary table, a session advisory lock or a
+// LISTEN is closed rather than handed to another client.
+func (s *session) checkSessionState(ctx context.Context) error {
+	var held bool
+	var dr pgproto3.DataRow
+	err := s.internalQuery(ctx, sessionStateQuery, expect{onRow: func(body []byte) {
+		held = dr.Decode(body) == nil && len(dr.Values) == 1 && string(dr.Values[0]) != "0"
+	}})
+	if err != nil {
+		return err
+	}
+	if held {
+		s.server.dirty = true
+	}
+	s.opaque = false
+	return nil
+}
+
+const sessionStateQuery = "SELECT (SELECT count(*) FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() AND locktype = 'advisory')" +
+	" + (SELECT count(*) FROM pg_catalog.pg_listening_channels())" +
+	" + (SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema())"
 
 func (s *session) releaseServer() {
 	s.mu.Lock()
 	sc := s.server
 	s.server = nil
 	s.mu.Unlock()
-	if sc != nil {
+	switch {
+	case sc == nil:
+	case sc.dirty:
+		s.pool.discard(sc)
+	default:
 		s.pool.release(sc)
 	}
 }

@@ -300,6 +300,10 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if stmt.analysis.ChangesSchema {
 		s.schemaChanged = true
 	}
+	s.noteCustomSettings(stmt.analysis.CustomSettings)
+	if stmt.analysis.Opaque {
+		s.opaque, s.settingsDirty = true, true
+	}
 	// Same Bind with the server's statement name.
 	b := s.scratch[:0]
 	b = append(b, body[:portalEnd+1]...)

@@ -24,9 +24,7 @@ func (s *session) readClientWatchingServer() (byte, []byte, error) {
 	werr := <-done
 	_ = sc.SetDeadline(time.Time{})
 	if werr != nil && !errors.Is(werr, os.ErrDeadlineExceeded) {
-		if err == nil {
-			return 0, nil, &serverLostError{err: werr}
-		}
+		return 0, nil, &serverLostError{err: werr}
 	}
 	return typ, body, err
 }
@@ -36,11 +34,24 @@ func (s *session) watchServer() error {
 	for {
 		typ, body, err := sc.ReadMessageKeepOnError()
 		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				// The server went away: wake the client read too.
+				_ = s.c.SetReadDeadline(time.Now())
+			}
 			return err
 		}
 		switch typ {
 		case 'A', 'N', 'S':
+		case 'E':
+			// The server is ending the session (terminated, shut down):
+			// the client hears why at once, and its read is interrupted.
+			_ = s.c.WriteFrame(typ, body)
+			_ = s.c.Flush()
+			s.serverSentFatal = true
+			_ = s.c.SetReadDeadline(time.Now())
+			return errors.New("the server ended the session while the client was idle")
 		default:
+			_ = s.c.SetReadDeadline(time.Now())
 			return errors.New("server sent an unexpected message while the client was idle")
 		}
 		if err := s.c.WriteFrame(typ, body); err != nil {

@@ -6,11 +6,17 @@ package router
 
 import (
 	"context"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 func (s *session) login(ctx context.Context) error {
+	for k := range s.settings {
+		if strings.Contains(k, ".") {
+			s.noteCustomSettings([]string{strings.ToLower(k)})
+		}
+	}
 	if err := s.ensureServer(ctx); err != nil {
 		return err
 	}

@@ -87,6 +87,10 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if plan.ChangesSchema {
 		s.schemaChanged = true
 	}
+	s.noteCustomSettings(plan.CustomSettings)
+	if plan.Opaque {
+		s.opaque, s.settingsDirty = true, true
+	}
 	if plan.NeedsSession == "LISTEN" {
 		s.listening = true
 	}

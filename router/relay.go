@@ -102,8 +102,16 @@ func (s *session) relay(ctx context.Context) error {
 		forward := !head.swallow
 		switch typ {
 		case 'N': // NoticeResponse
-		case 'A': // NotificationResponse: always the client's
+		case 'A': // NotificationResponse
 			forward = true
+			if s.mode == PoolTransaction {
+				// LISTEN is refused in transaction pooling, so this one
+				// was subscribed by something the proxy could not see (a
+				// DO block): not the client's, and the connection is not
+				// fit for pooling.
+				forward = false
+				sc.dirty = true
+			}
 		case 'S': // ParameterStatus
 			var ps pgproto3.ParameterStatus
 			if err := ps.Decode(body); err == nil {
@@ -120,6 +128,9 @@ func (s *session) relay(ctx context.Context) error {
 			}
 			if head.swallow && !head.swallowErrors {
 				forward = true
+			}
+			if er.Severity == "FATAL" && forward {
+				s.serverSentFatal = true
 			}
 			if s.staleStatement(head, &er) {
 				forward = false

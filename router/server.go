@@ -32,6 +32,9 @@ type serverConn struct {
 	settings map[string]string
 	// toClose lists evicted statements still to be closed on the server.
 	toClose []string
+	// dirty: the connection holds session state no other client may
+	// inherit; it is closed instead of pooled.
+	dirty bool
 }
 
 func newServerConn(bc *backend.Conn, p *pool) *serverConn {

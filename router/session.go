@@ -49,6 +49,14 @@ type session struct {
 	// listening: the client ran LISTEN; while idle its server is watched
 	// for notifications.
 	listening bool
+	// customNames are the custom (dotted) settings the client used; they
+	// are read back by name (the map's values are unused).
+	customNames map[string]string
+	// opaque: the transaction ran a DO block or CALL; the session state is
+	// checked before the connection is pooled again.
+	opaque bool
+	// serverSentFatal: the server's own FATAL error reached the client.
+	serverSentFatal bool
 
 	queue []expect // answers expected from the server, in order
 	batch batchState
@@ -163,6 +171,11 @@ func (s *session) handleBatchError(ctx context.Context, err error) error {
 		return err
 	case errors.As(err, &sl):
 		s.dropServer()
+		if s.serverSentFatal {
+			// The client has the server's own reason already.
+			_ = s.c.Close()
+			return err
+		}
 		if s.c.Forced() {
 			s.c.Goodbye(pgerror.Fatal(pgerror.AdminShutdown, "terminating connection due to administrator command").
 				WithHint("the proxy's shutdown deadline passed while the query ran"))
@@ -283,6 +296,14 @@ func (s *session) clientReadFailed(err error) error {
 		}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return nil
+	}
+	var sl *serverLostError
+	if errors.As(err, &sl) {
+		s.dropServer()
+		if !s.serverSentFatal {
+			s.c.Goodbye(fatal(serverLostClientError(err)))
+		}
+		return err
 	}
 	var pe *pgerror.Error
 	if errors.As(err, &pe) {

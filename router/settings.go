@@ -163,12 +163,27 @@ func (s *session) restoreStartupSettings() error {
 		}
 		b.WriteString("(" + quoteLiteral(k) + ", " + quoteLiteral(s.startup[k]) + ")")
 	}
-	b.WriteString(") AS v(name, val) WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_settings p" +
-		" WHERE p.name = v.name AND p.source = 'session')")
+	// Custom settings are not in pg_settings: one that is empty was reset.
+	b.WriteString(") AS v(name, val) WHERE CASE WHEN strpos(v.name, '.') > 0" +
+		" THEN coalesce(pg_catalog.current_setting(v.name, true), '') = ''" +
+		" ELSE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_settings p WHERE p.name = v.name AND p.source = 'session') END")
 	if err := s.server.WriteFrame('Q', append([]byte(b.String()), 0)); err != nil {
 		return &serverLostError{err: err}
 	}
 	last.holdReady = true
 	s.queue = append(s.queue, expect{kind: 'Q', swallow: true, swallowErrors: true, forwardStatus: true, releaseHeld: true})
 	return nil
+}
+
+// hasForeignCustomSettings reports whether a connection holds a custom
+// (dotted) setting the client does not have.
+func hasForeignCustomSettings(have, want map[string]string) bool {
+	for k := range have {
+		if strings.Contains(k, ".") {
+			if _, ok := want[k]; !ok {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -33,6 +33,13 @@ func TestTransactionPoolingRefusals(t *testing.T) {
 		{"prepare_in_multi_statement", []step{
 			simple("PREPARE dp_rf_m2 AS SELECT 'm2'; SELECT 2"),
 		}},
+		// Temporary tables, however they are made.
+		{"select_into_temp", []step{
+			simple("SELECT 'secret' AS x INTO TEMP dp_rf_tmp"),
+		}},
+		{"create_table_in_pg_temp", []step{
+			simple("CREATE TABLE pg_temp.dp_rf_tmp2 (x text)"),
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

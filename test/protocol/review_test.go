@@ -21,7 +21,7 @@ import (
 func reviewCases() []protoCase {
 	long := "SELECT 'long' AS l /*" + strings.Repeat("x", 70<<10) + "*/"
 	return []protoCase{
-		// FAILS. The same (new) text parsed twice in one batch, as a
+		// Fixed: The same (new) text parsed twice in one batch, as a
 		// pipeline repeating one query does. parse() checks only
 		// sc.prepared, which is filled when ParseComplete is read, not
 		// the Parses already queued in this batch: the second Parse of
@@ -32,13 +32,13 @@ func reviewCases() []protoCase {
 				parse("", "SELECT 'rv_twice' AS t"), bind("", ""), execute("", 0)),
 			simple("SELECT 1"),
 		}},
-		// FAILS. Same with two client names for one text.
+		// Fixed: Same with two client names for one text.
 		{name: "rv_same_named_text_twice_in_batch", steps: []step{
 			sync1(parse("rv_a", "SELECT 'rv_named' AS t"), parse("rv_b", "SELECT 'rv_named' AS t"),
 				bind("", "rv_b"), execute("", 0)),
 			sync1(bind("", "rv_a"), execute("", 0)),
 		}},
-		// FAILS. DEALLOCATE ALL through the extended protocol in the middle
+		// Fixed: DEALLOCATE ALL through the extended protocol in the middle
 		// of a batch: its effect on the session's statement table is
 		// applied only when its CommandComplete is relayed (at Sync), so
 		// the later Parse of a name it freed is refused as a duplicate, and
@@ -49,14 +49,14 @@ func reviewCases() []protoCase {
 				parse("rv_da", "SELECT 2 AS two"), bind("", "rv_da"), execute("", 0)),
 			sync1(bind("", "rv_da"), execute("", 0)),
 		}},
-		// FAILS. DEALLOCATE ALL mid-batch, then a new statement parsed in
+		// Fixed: DEALLOCATE ALL mid-batch, then a new statement parsed in
 		// the same batch: the tag handler clears s.stmts and sc.prepared
 		// after the fact, dropping the statement PostgreSQL kept.
 		{name: "rv_deallocate_all_mid_batch_forgets_later_parse", steps: []step{
 			sync1(parse("", "DEALLOCATE ALL"), bind("", ""), execute("", 0), parse("rv_keep", "SELECT 'kept' AS k")),
 			sync1(bind("", "rv_keep"), execute("", 0)),
 		}},
-		// FAILS. DISCARD ALL mid-batch, then the unnamed statement the
+		// Fixed: DISCARD ALL mid-batch, then the unnamed statement the
 		// server had before: parse() answers ParseComplete itself (the
 		// server "has" it), but DISCARD ALL just dropped it on the server.
 		{name: "rv_discard_all_mid_batch_then_known_text", steps: []step{
@@ -64,7 +64,7 @@ func reviewCases() []protoCase {
 			sync1(parse("", "DISCARD ALL"), bind("", ""), execute("", 0),
 				parse("", "SELECT 'rv_disc' AS d"), bind("", ""), execute("", 0)),
 		}},
-		// FAILS. A Parse without Sync followed by a simple query the proxy
+		// Fixed: A Parse without Sync followed by a simple query the proxy
 		// answers itself (DEALLOCATE of a missing name): the proxy sends
 		// ErrorResponse+ReadyForQuery while the Parse's answer is still
 		// queued; the ParseComplete leaks into the next query's answers.
@@ -72,7 +72,7 @@ func reviewCases() []protoCase {
 			batch(1, parse("", "SELECT 1"), query("DEALLOCATE rv_nope")),
 			simple("SELECT 2 AS two"),
 		}},
-		// FAILS. Same with a DEALLOCATE that succeeds.
+		// Fixed: Same with a DEALLOCATE that succeeds.
 		{name: "rv_parse_then_deallocate_ok", steps: []step{
 			simple("PREPARE rv_q AS SELECT 1"),
 			batch(1, parse("", "SELECT 1"), bind("", ""), execute("", 0), query("DEALLOCATE rv_q")),
@@ -272,7 +272,7 @@ func TestReview(t *testing.T) {
 		t.Run(pc.name, func(t *testing.T) { runReviewCase(t, pc) })
 	}
 
-	// FAILS (dirty connection). A client runs an INSERT with
+	// Fixed (was a dirty connection). A client runs an INSERT with
 	// Parse/Bind/Execute/Flush (no Sync) and disconnects. PostgreSQL rolls
 	// the open implicit transaction back. The proxy's session.end sees an
 	// empty queue and txStatus 'I' (the last ReadyForQuery), so
@@ -292,7 +292,7 @@ func TestReview(t *testing.T) {
 		}, pool1Targets())
 	})
 
-	// FAILS (hang / poisoned connection). A client's Parse fails after a
+	// Fixed (was a hang / poisoned connection). A client's Parse fails after a
 	// Flush (the server now skips everything until Sync) and the client
 	// disconnects without Sync. The connection goes back to the pool in
 	// that state; the next client's Query is ignored by the server.
@@ -306,7 +306,7 @@ func TestReview(t *testing.T) {
 		}, pool1Targets())
 	})
 
-	// FAILS. Statements are shared by text, but PostgreSQL resolves names
+	// Fixed: Statements are shared by text, but PostgreSQL resolves names
 	// (and infers parameter types) under the search_path of the Parse.
 	// After SET search_path the same unnamed text is a different
 	// statement for PostgreSQL (re-parsed); the proxy reuses the server
@@ -330,7 +330,7 @@ func TestReview(t *testing.T) {
 		}, proxyTargets())
 	})
 
-	// FAILS. The stale-plan replay (ALTER TABLE by another connection)
+	// Fixed: The stale-plan replay (ALTER TABLE by another connection)
 	// of a batch that changes settings, for a client with startup
 	// options: sync() queued restoreStartupSettings, whose releaseHeld
 	// sends the held ReadyForQuery to the client even while batch.retry
@@ -368,11 +368,10 @@ func TestReview(t *testing.T) {
 		}, proxyTargets())
 	})
 
-	// FAILS (documented-ish trade-off, but nothing executed and no row
-	// went out): the same re-parse of an unnamed statement after DDL by
-	// another connection, with a Flush before the Sync. staleStatement
-	// requires queueHasSync(), so the client gets 0A000 where PostgreSQL
-	// re-parses.
+	// Fixed: the same re-parse of an unnamed statement after DDL by
+	// another connection, with a Flush before the Sync (nothing executed,
+	// no row went out): the proxy ends the failed batch with a Sync of its
+	// own and replays it, so the client sees what PostgreSQL would send.
 	t.Run("rv_stale_replay_with_flush", func(t *testing.T) {
 		t.Parallel()
 		tbl := "dp_rv_replay_flush"
