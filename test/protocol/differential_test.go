@@ -153,28 +153,32 @@ func TestDifferential(t *testing.T) {
 			t.Fatalf("duplicate case name %q", pc.name)
 		}
 		seen[pc.name] = true
-		t.Run(pc.name, func(t *testing.T) {
-			// Cases share nothing (own tables, own nodes), so they run in
-			// parallel; a case's own runs stay in order, around its resets.
-			t.Parallel()
-			directSQL(t, pc.setup...)
+		t.Run(pc.name, func(t *testing.T) { runCase(t, pc) })
+	}
+}
+
+// runCase runs one case against PostgreSQL and every proxy target and
+// requires the same transcript. Cases share nothing (own tables, own
+// nodes), so they run in parallel; a case's own runs stay in order, around
+// its resets.
+func runCase(t *testing.T, pc protoCase) {
+	t.Parallel()
+	directSQL(t, pc.setup...)
+	directSQL(t, pc.reset...)
+	want := transcript(t, directTarget().addr(t), pc.steps)
+	for _, l := range want {
+		if strings.HasPrefix(l, "<") {
+			// A step waits for answers PostgreSQL does not send: the
+			// case is wrong, not the proxy.
+			t.Fatalf("the case does not fit PostgreSQL itself:\n%s", strings.Join(want, "\n"))
+		}
+	}
+	for _, tg := range proxyTargets() {
+		t.Run(tg.name, func(t *testing.T) {
 			directSQL(t, pc.reset...)
-			want := transcript(t, directTarget().addr(t), pc.steps)
-			for _, l := range want {
-				if strings.HasPrefix(l, "<") {
-					// A step waits for answers PostgreSQL does not send:
-					// the case is wrong, not the proxy.
-					t.Fatalf("the case does not fit PostgreSQL itself:\n%s", strings.Join(want, "\n"))
-				}
-			}
-			for _, tg := range proxyTargets() {
-				t.Run(tg.name, func(t *testing.T) {
-					directSQL(t, pc.reset...)
-					got := transcript(t, tg.addr(t), pc.steps)
-					if d := diffLines(want, got); d != "" {
-						t.Errorf("answers differ from PostgreSQL's (- direct, + proxy):\n%s", d)
-					}
-				})
+			got := transcript(t, tg.addr(t), pc.steps)
+			if d := diffLines(want, got); d != "" {
+				t.Errorf("answers differ from PostgreSQL's (- direct, + proxy):\n%s", d)
 			}
 		})
 	}

@@ -231,6 +231,6 @@ func TestReview2(t *testing.T) {
 		{name: "rv2_many_syncs_one_write", steps: []step{batch(306, many...)}},
 	}
 	for _, pc := range protoCases {
-		t.Run(pc.name, func(t *testing.T) { runReviewCase(t, pc) })
+		t.Run(pc.name, func(t *testing.T) { runCase(t, pc) })
 	}
 }

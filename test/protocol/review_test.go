@@ -137,28 +137,6 @@ func reviewCases() []protoCase {
 	}
 }
 
-// runReviewCase is TestDifferential's loop body for one case.
-func runReviewCase(t *testing.T, pc protoCase) {
-	t.Parallel()
-	directSQL(t, pc.setup...)
-	directSQL(t, pc.reset...)
-	want := transcript(t, directTarget().addr(t), pc.steps)
-	for _, l := range want {
-		if strings.HasPrefix(l, "<") {
-			t.Fatalf("the case does not fit PostgreSQL itself:\n%s", strings.Join(want, "\n"))
-		}
-	}
-	for _, tg := range proxyTargets() {
-		t.Run(tg.name, func(t *testing.T) {
-			directSQL(t, pc.reset...)
-			got := transcript(t, tg.addr(t), pc.steps)
-			if d := diffLines(want, got); d != "" {
-				t.Errorf("answers differ from PostgreSQL's (- direct, + proxy):\n%s", d)
-			}
-		})
-	}
-}
-
 // superSQL runs statements as the superuser (schemas need it).
 func superSQL(tb testing.TB, stmts ...string) {
 	tb.Helper()
@@ -269,7 +247,7 @@ func pool1Targets() []target {
 
 func TestReview(t *testing.T) {
 	for _, pc := range reviewCases() {
-		t.Run(pc.name, func(t *testing.T) { runReviewCase(t, pc) })
+		t.Run(pc.name, func(t *testing.T) { runCase(t, pc) })
 	}
 
 	// Fixed (was a dirty connection). A client runs an INSERT with
