@@ -317,10 +317,7 @@ func TestReview(t *testing.T) {
 	t.Run("rv_stale_replay_with_startup_settings", func(t *testing.T) {
 		t.Parallel()
 		tbl := "dp_rv_replay_set"
-		setup, reset := table(tbl, 2)
-		directSQL(t, setup...)
-		reset = append([]string{"ALTER TABLE " + tbl + " ALTER COLUMN v TYPE text"}, reset...)
-		sel := "SELECT id, v FROM " + tbl + " ORDER BY id"
+		reset, sel := staleTable(t, tbl)
 		runScript(t, map[string]string{"options": "-c work_mem=7MB"}, reset, []action{
 			{who: "A", st: sync1(parse("", sel), bind("", ""), execute("", 0))},
 			{sql: []string{"ALTER TABLE " + tbl + " ALTER COLUMN v TYPE varchar(10)"}},
@@ -335,10 +332,7 @@ func TestReview(t *testing.T) {
 	t.Run("rv_stale_replay_plain", func(t *testing.T) {
 		t.Parallel()
 		tbl := "dp_rv_replay_plain"
-		setup, reset := table(tbl, 2)
-		directSQL(t, setup...)
-		reset = append([]string{"ALTER TABLE " + tbl + " ALTER COLUMN v TYPE text"}, reset...)
-		sel := "SELECT id, v FROM " + tbl + " ORDER BY id"
+		reset, sel := staleTable(t, tbl)
 		runScript(t, nil, reset, []action{
 			{who: "A", st: sync1(parse("", sel), bind("", ""), execute("", 0))},
 			{sql: []string{"ALTER TABLE " + tbl + " ALTER COLUMN v TYPE varchar(10)"}},
@@ -353,10 +347,7 @@ func TestReview(t *testing.T) {
 	t.Run("rv_stale_replay_with_flush", func(t *testing.T) {
 		t.Parallel()
 		tbl := "dp_rv_replay_flush"
-		setup, reset := table(tbl, 2)
-		directSQL(t, setup...)
-		reset = append([]string{"ALTER TABLE " + tbl + " ALTER COLUMN v TYPE text"}, reset...)
-		sel := "SELECT id, v FROM " + tbl + " ORDER BY id"
+		reset, sel := staleTable(t, tbl)
 		runScript(t, nil, reset, []action{
 			{who: "A", st: sync1(parse("", sel), bind("", ""), execute("", 0))},
 			{sql: []string{"ALTER TABLE " + tbl + " ALTER COLUMN v TYPE varchar(10)"}},
@@ -364,4 +355,14 @@ func TestReview(t *testing.T) {
 			{who: "A", st: sync1(execute("", 0))},
 		}, proxyTargets())
 	})
+}
+
+// staleTable sets up a two-row table for the stale-plan probes: the reset
+// puts column v back to text (another connection then alters it), and sel
+// reads every row.
+func staleTable(t *testing.T, tbl string) (reset []string, sel string) {
+	setup, reset := table(tbl, 2)
+	directSQL(t, setup...)
+	reset = append([]string{"ALTER TABLE " + tbl + " ALTER COLUMN v TYPE text"}, reset...)
+	return reset, "SELECT id, v FROM " + tbl + " ORDER BY id"
 }
