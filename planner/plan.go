@@ -1,26 +1,436 @@
 package planner
 
-import (
-	"errors"
+// Plans: what the router does with one statement, as a small tree of
+// inspectable primitives (Vitess's engine primitives are the model). The
+// leaves are Routes (send SQL to shards); the inner nodes combine the
+// shards' rows (merge sort, aggregate, filter, distinct, limit, project).
+// Every primitive describes itself on one line, so EXPLAIN (ROUTE) and the
+// golden files show the same text. Plans never name a shard for a key: the
+// router looks owners up in the map snapshot it holds at execution time.
+//
+// Column numbering. A Route's rows have the columns of its SQL, numbered
+// from 0: first the columns the client asked for, then hidden ones the
+// planner added (sort and group keys, the count behind an avg), which are
+// always read in binary so comparing them does not depend on settings
+// such as DateStyle or extra_float_digits. Every inner primitive's output
+// has the same columns as its input, except Project, which keeps the
+// visible ones in order. So a column index means the same column from the
+// Route up to the Project.
 
-	"github.com/shardproxy/shardproxy/metadata"
+import (
+	"strconv"
+	"strings"
 )
 
-// Plan says where a statement runs and what the router must do around it.
+// Plan is the planner's answer for one statement.
 type Plan struct {
-	Statement
-	// Shard is the id of the shard that runs the statement.
-	Shard string
+	// Analysis is what the plan was built from (tables, keys, side
+	// effects); the router reads ReadOnly, Kind and Command from it.
+	Analysis *Analysis
+	// Root is the primitive the router executes.
+	Root Primitive
+	// Rebindable: the plan does not depend on the statement's literal
+	// values except through KeyValue.Lit, so a plan cached under the
+	// normalized text serves every statement with that text. A plan whose
+	// SQL was rewritten with the literals in it (a scatter SELECT, a split
+	// INSERT) is not: it is cached by raw text only.
+	Rebindable bool
 }
 
-// ErrNoShards is returned when the map has no shard to route to.
-var ErrNoShards = errors.New("planner: the shard map has no shards")
+// Primitive is one node of a plan tree.
+type Primitive interface {
+	// Inputs returns the primitive's children (none for a Route).
+	Inputs() []Primitive
+	// Describe returns the primitive on one line, without its children.
+	Describe() string
+}
 
-// PlanQuery plans a simple-protocol query string. Until sharded routing
-// lands, everything runs on the first shard's primary.
-func PlanQuery(sql string, m *metadata.Map) (Plan, error) {
-	if len(m.Shards) == 0 {
-		return Plan{}, ErrNoShards
+// Target says which shards a Route runs on.
+type Target uint8
+
+const (
+	// TargetFirst: the first shard in the map (unsharded tables, catalog
+	// queries of drivers and ORMs, statements that touch no table).
+	TargetFirst Target = iota + 1
+	// TargetKeys: the shards owning Keys (one or more).
+	TargetKeys
+	// TargetAll: every shard.
+	TargetAll
+	// TargetAny: any one shard (reads of reference tables only).
+	TargetAny
+	// TargetNamed: the shard named by a hint.
+	TargetNamed
+)
+
+func (t Target) String() string {
+	switch t {
+	case TargetFirst:
+		return "first shard"
+	case TargetKeys:
+		return "shards owning keys"
+	case TargetAll:
+		return "every shard"
+	case TargetAny:
+		return "any shard"
+	case TargetNamed:
+		return "named shard"
 	}
-	return Plan{Statement: Analyze(sql), Shard: m.Shards[0].ID}, nil
+	return "invalid target"
+}
+
+// Route sends SQL to shards and yields their rows, shard after shard in
+// map order (a MergeSort above it interleaves them instead).
+type Route struct {
+	Target Target
+	// Keys are the key values for TargetKeys: each is hashed with the
+	// function for KeyType and looked up in the map.
+	Keys []KeyValue
+	// KeyType is the key column's type as the catalog names it (int8,
+	// int4, int2, text, varchar, uuid, ...): it picks the hash function
+	// and how a quoted literal or a text parameter is parsed.
+	KeyType string
+	// Shard is the shard id of TargetNamed.
+	Shard string
+	// SQL is the text sent to the shards; "" means the client's own text
+	// (or Parse) unchanged.
+	SQL string
+	// Hidden is how many trailing columns of SQL's result the planner
+	// added and the client must not see (they are read in binary).
+	Hidden int
+	// Write: the statement writes (the router sends it to primaries and,
+	// on more than one shard, commits it with two-phase commit).
+	Write bool
+	// Ordered: DDL; run on one shard after another in map order, each
+	// under a lock timeout, never in parallel.
+	Ordered bool
+}
+
+func (*Route) Inputs() []Primitive { return nil }
+
+func (r *Route) Describe() string {
+	var b strings.Builder
+	b.WriteString("Route ")
+	b.WriteString(r.Target.String())
+	switch r.Target {
+	case TargetKeys:
+		b.WriteString(" ")
+		writeKeys(&b, r.Keys)
+		if r.KeyType != "" {
+			b.WriteString(" (")
+			b.WriteString(r.KeyType)
+			b.WriteString(")")
+		}
+	case TargetNamed:
+		b.WriteString(" ")
+		b.WriteString(r.Shard)
+	}
+	if r.Write {
+		b.WriteString(", write")
+	}
+	if r.Ordered {
+		b.WriteString(", ordered")
+	}
+	if r.Hidden > 0 {
+		b.WriteString(", hidden columns ")
+		b.WriteString(strconv.Itoa(r.Hidden))
+	}
+	if r.SQL != "" {
+		b.WriteString(": ")
+		b.WriteString(r.SQL)
+	}
+	return b.String()
+}
+
+// SortKey is one ORDER BY key: a column of the input.
+type SortKey struct {
+	Column     int
+	Desc       bool
+	NullsFirst bool
+}
+
+func (k SortKey) String() string {
+	s := "$" + strconv.Itoa(k.Column)
+	if k.Desc {
+		s += " DESC"
+	}
+	if k.NullsFirst {
+		s += " NULLS FIRST"
+	} else {
+		s += " NULLS LAST"
+	}
+	return s
+}
+
+func writeSortKeys(b *strings.Builder, keys []SortKey) {
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(k.String())
+	}
+}
+
+// MergeSort interleaves its input's per-shard streams, each already
+// sorted by Keys (the shard SQL has the same ORDER BY), into one sorted
+// stream. Rows that compare equal keep shard order.
+type MergeSort struct {
+	Input Primitive
+	Keys  []SortKey
+}
+
+func (m *MergeSort) Inputs() []Primitive { return []Primitive{m.Input} }
+func (m *MergeSort) Describe() string {
+	var b strings.Builder
+	b.WriteString("MergeSort ")
+	writeSortKeys(&b, m.Keys)
+	return b.String()
+}
+
+// Sort sorts all its input rows by Keys (after an Aggregate, whose groups
+// come out in no particular order). Equal rows keep input order.
+type Sort struct {
+	Input Primitive
+	Keys  []SortKey
+}
+
+func (s *Sort) Inputs() []Primitive { return []Primitive{s.Input} }
+func (s *Sort) Describe() string {
+	var b strings.Builder
+	b.WriteString("Sort ")
+	writeSortKeys(&b, s.Keys)
+	return b.String()
+}
+
+// AggregateFunc combines one column's partial values from the shards.
+type AggregateFunc string
+
+const (
+	// AggGroupKey: a GROUP BY key; rows with equal values of every group
+	// key (by value, compared in binary) form one group. The first row's
+	// value is kept.
+	AggGroupKey AggregateFunc = "key"
+	// AggAny: a column equal in every row of a group (an expression of
+	// the group keys); the first row's value is kept.
+	AggAny AggregateFunc = "any"
+	// AggSum adds partial sums (and counts: count is a sum of counts);
+	// NULL partials are skipped, all NULL gives NULL (count gives 0).
+	AggSum   AggregateFunc = "sum"
+	AggCount AggregateFunc = "count"
+	AggMin   AggregateFunc = "min"
+	AggMax   AggregateFunc = "max"
+	// AggAvg: the column holds partial sums, CountColumn partial counts;
+	// the output is sum/count with PostgreSQL's avg result type (numeric
+	// for integer and numeric input, float8 for float input) and scale.
+	AggAvg     AggregateFunc = "avg"
+	AggBoolAnd AggregateFunc = "bool_and"
+	AggBoolOr  AggregateFunc = "bool_or"
+)
+
+// AggregateColumn says how one input column is combined.
+type AggregateColumn struct {
+	Column int
+	Func   AggregateFunc
+	// CountColumn is the column with the partial counts of an avg.
+	CountColumn int
+	// Name is the output column name for avg ("avg" unless aliased).
+	Name string
+}
+
+func (a AggregateColumn) String() string {
+	s := string(a.Func) + "($" + strconv.Itoa(a.Column)
+	if a.Func == AggAvg {
+		s += "/$" + strconv.Itoa(a.CountColumn)
+	}
+	return s + ")"
+}
+
+// Aggregate merges the shards' partial aggregates: its output has one row
+// per group (one row in all when there are no group keys, even with no
+// input rows, as PostgreSQL answers an ungrouped aggregate). Every input
+// column appears in Columns exactly once.
+type Aggregate struct {
+	Input   Primitive
+	Columns []AggregateColumn
+	// Grouped: the query has GROUP BY (no input rows then means no output
+	// rows).
+	Grouped bool
+}
+
+func (a *Aggregate) Inputs() []Primitive { return []Primitive{a.Input} }
+func (a *Aggregate) Describe() string {
+	var b strings.Builder
+	b.WriteString("Aggregate")
+	if a.Grouped {
+		b.WriteString(" grouped")
+	}
+	for i, c := range a.Columns {
+		if i == 0 {
+			b.WriteString(" ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.String())
+	}
+	return b.String()
+}
+
+// CompareOp is a comparison in a Condition.
+type CompareOp string
+
+// Condition is a HAVING clause the proxy evaluates on merged rows: a
+// comparison of a column with a constant, or AND/OR/NOT of conditions.
+// SQL's three-valued logic applies (a NULL column makes a comparison
+// unknown, and unknown rows are dropped).
+type Condition struct {
+	// Op is one of = <> < <= > >= for a comparison, or AND, OR, NOT.
+	Op     string
+	Column int
+	// Value is the constant compared with, as text, or a parameter.
+	Value KeyValue
+	Args  []*Condition
+}
+
+func (c *Condition) String() string {
+	switch c.Op {
+	case "AND", "OR":
+		parts := make([]string, len(c.Args))
+		for i, a := range c.Args {
+			parts[i] = a.String()
+		}
+		return "(" + strings.Join(parts, " "+c.Op+" ") + ")"
+	case "NOT":
+		return "NOT " + c.Args[0].String()
+	}
+	return "$" + strconv.Itoa(c.Column) + " " + c.Op + " " + c.Value.String()
+}
+
+// Filter drops the rows for which Cond is not true (HAVING).
+type Filter struct {
+	Input Primitive
+	Cond  *Condition
+}
+
+func (f *Filter) Inputs() []Primitive { return []Primitive{f.Input} }
+func (f *Filter) Describe() string    { return "Filter " + f.Cond.String() }
+
+// Distinct drops rows equal (by value, compared in binary where the
+// columns are hidden copies) to an earlier row in Columns.
+type Distinct struct {
+	Input   Primitive
+	Columns []int
+}
+
+func (d *Distinct) Inputs() []Primitive { return []Primitive{d.Input} }
+func (d *Distinct) Describe() string {
+	parts := make([]string, len(d.Columns))
+	for i, c := range d.Columns {
+		parts[i] = "$" + strconv.Itoa(c)
+	}
+	return "Distinct " + strings.Join(parts, ", ")
+}
+
+// Count is a LIMIT or OFFSET value: a constant or a parameter.
+type Count struct {
+	Value int64
+	Param int // 1-based; 0 for a constant
+}
+
+func (c Count) String() string {
+	if c.Param > 0 {
+		return "$" + strconv.Itoa(c.Param)
+	}
+	return strconv.FormatInt(c.Value, 10)
+}
+
+// Limit skips Offset rows and passes at most Count (nil: all) of the rest.
+type Limit struct {
+	Input  Primitive
+	Count  *Count
+	Offset *Count
+}
+
+func (l *Limit) Inputs() []Primitive { return []Primitive{l.Input} }
+func (l *Limit) Describe() string {
+	s := "Limit"
+	if l.Count != nil {
+		s += " " + l.Count.String()
+	} else {
+		s += " ALL"
+	}
+	if l.Offset != nil {
+		s += " offset " + l.Offset.String()
+	}
+	return s
+}
+
+// Project keeps Columns of its input, in that order: the visible columns,
+// without the hidden ones.
+type Project struct {
+	Input   Primitive
+	Columns []int
+}
+
+func (p *Project) Inputs() []Primitive { return []Primitive{p.Input} }
+func (p *Project) Describe() string {
+	parts := make([]string, len(p.Columns))
+	for i, c := range p.Columns {
+		parts[i] = "$" + strconv.Itoa(c)
+	}
+	return "Project " + strings.Join(parts, ", ")
+}
+
+// InsertSplit runs a multi-row INSERT ... VALUES into a sharded table:
+// the router groups Rows (one key per VALUES row, in order) by owning
+// shard and asks RowsSQL for each group's statement. With rows on more
+// than one shard it is a distributed write (two-phase commit); RETURNING
+// rows come back in VALUES order.
+type InsertSplit struct {
+	Rows    []KeyValue
+	KeyType string
+	// RowsSQL returns the INSERT holding only the given VALUES rows (0-based,
+	// ascending), with parameters renumbered from $1, and for each new
+	// parameter the client's 1-based parameter number it stands for.
+	RowsSQL func(rows []int) (sql string, params []int, err error)
+}
+
+func (*InsertSplit) Inputs() []Primitive { return nil }
+func (i *InsertSplit) Describe() string {
+	var b strings.Builder
+	b.WriteString("InsertSplit rows ")
+	writeKeys(&b, i.Rows)
+	if i.KeyType != "" {
+		b.WriteString(" (")
+		b.WriteString(i.KeyType)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Refuse answers the client with an error instead of running anything.
+type Refuse struct {
+	Refusal Refusal
+}
+
+func (*Refuse) Inputs() []Primitive { return nil }
+func (r *Refuse) Describe() string {
+	s := "Refuse " + string(r.Refusal.Code) + " " + r.Refusal.Message
+	if r.Refusal.Hint != "" {
+		s += " (hint: " + r.Refusal.Hint + ")"
+	}
+	return s
+}
+
+// Describe returns the plan tree, one primitive per line, children
+// indented under their parent.
+func Describe(p Primitive) []string {
+	var out []string
+	var walk func(p Primitive, indent string)
+	walk = func(p Primitive, indent string) {
+		out = append(out, indent+p.Describe())
+		for _, in := range p.Inputs() {
+			walk(in, indent+"  ")
+		}
+	}
+	walk(p, "")
+	return out
 }

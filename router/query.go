@@ -20,10 +20,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return err
 	}
 	sql := string(trimNul(body))
-	plan, err := planner.PlanQuery(sql, s.r.Map())
-	if err != nil {
-		return pgerror.Wrap(err, pgerror.InternalError, "could not plan the statement")
-	}
+	plan := struct{ planner.Statement }{planner.Analyze(sql)}
 	e := expect{kind: 'Q'}
 	if s.mode == PoolTransaction {
 		// PostgreSQL drops the unnamed statement at every simple query.
