@@ -22,6 +22,7 @@ type Config struct {
 	BackendTLS BackendTLS
 	Users      []User
 	Shards     []Shard
+	Tables     []Table
 	Pool       Pool
 	Limits     Limits
 	Log        Log
@@ -48,6 +49,16 @@ type Shard struct {
 	ID       string   `mapstructure:"id"`
 	Primary  string   `mapstructure:"primary"`
 	Replicas []string `mapstructure:"replicas"`
+}
+
+// Table is a configured table: sharded by the hash of Key, or a reference
+// table copied on every shard. Tables not listed are unsharded and live on
+// the first shard.
+type Table struct {
+	Name      string `mapstructure:"name"`
+	Schema    string `mapstructure:"schema"` // default public
+	Key       string `mapstructure:"key"`
+	Reference bool   `mapstructure:"reference"`
 }
 
 // TLS is the certificate the proxy presents to clients.
@@ -201,6 +212,7 @@ func (c *Config) Validate() error {
 
 	c.validateUsers(bad)
 	c.validateShards(bad)
+	c.validateTables(bad)
 
 	switch c.Pool.Mode {
 	case PoolTransaction, PoolSession:
@@ -310,6 +322,32 @@ func (c *Config) validateShards(bad func(key, format string, args ...any)) {
 		for j, r := range s.Replicas {
 			useAddr(fmt.Sprintf("%s.replicas[%d]", key, j), r, fmt.Sprintf("shards[%d] (%s)", i, s.ID))
 		}
+	}
+}
+
+func (c *Config) validateTables(bad func(key, format string, args ...any)) {
+	seen := map[string]int{}
+	for i := range c.Tables {
+		t := &c.Tables[i]
+		key := fmt.Sprintf("tables[%d]", i)
+		if t.Schema == "" {
+			t.Schema = "public"
+		}
+		if t.Name == "" {
+			bad(key+".name", "must not be empty")
+			continue
+		}
+		switch {
+		case t.Reference && t.Key != "":
+			bad(key, "table %s is either sharded (key) or reference, not both", t.Name)
+		case !t.Reference && t.Key == "":
+			bad(key, "table %s needs a key column (sharded) or reference: true", t.Name)
+		}
+		qn := t.Schema + "." + t.Name
+		if j, dup := seen[qn]; dup {
+			bad(key+".name", "table %s is already configured at tables[%d]", qn, j)
+		}
+		seen[qn] = i
 	}
 }
 

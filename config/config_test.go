@@ -346,7 +346,10 @@ func TestErrors(t *testing.T) {
 
 		// Keys whose features are not built yet.
 		{"raft", minimal + "raft:\n  listen: 127.0.0.1:7001\n", nil, []string{`line 4: key "raft": Raft clustering is not supported by this build yet`}},
-		{"tables", minimal + "tables:\n  - {name: accounts, key: id}\n", nil, []string{`key "tables": sharded tables are not supported by this build yet`}},
+		{"table without key", minimal + "tables:\n  - {name: accounts}\n", nil, []string{`tables[0]: table accounts needs a key column (sharded) or reference: true`}},
+		{"table key and reference", minimal + "tables:\n  - {name: c, key: id, reference: true}\n", nil, []string{`either sharded (key) or reference, not both`}},
+		{"table twice", minimal + "tables:\n  - {name: a, key: id}\n  - {name: a, schema: public, reference: true}\n", nil, []string{`table public.a is already configured at tables[0]`}},
+		{"table unknown field", minimal + "tables:\n  - {name: a, shard_key: id}\n", nil, []string{`shard_key`}},
 		{"routing", minimal + "routing: {max_replica_lag: 1MB}\n", nil, []string{`key "routing": routing options are not supported by this build yet`}},
 		{"admin_token", minimal + "admin_token: change-me\n", nil, []string{`key "admin_token": the admin API is not supported by this build yet`}},
 		{"admin_token_env", minimal + "admin_token_env: T\n", nil, []string{`key "admin_token_env": the admin API is not supported`}},

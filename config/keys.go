@@ -21,7 +21,6 @@ import (
 // entry (and add the key to fileConfig) when its feature lands.
 var notBuilt = map[string]string{
 	"raft":             "Raft clustering is not supported by this build yet",
-	"tables":           "sharded tables are not supported by this build yet",
 	"routing":          "routing options are not supported by this build yet",
 	"admin_token":      "the admin API is not supported by this build yet",
 	"admin_token_env":  "the admin API is not supported by this build yet",
@@ -39,6 +38,7 @@ type fileConfig struct {
 	BackendTLS BackendTLS `mapstructure:"backend_tls"`
 	Users      []fileUser `mapstructure:"users"`
 	Shards     []Shard    `mapstructure:"shards"`
+	Tables     []Table    `mapstructure:"tables"`
 	Pool       Pool       `mapstructure:"pool"`
 	Limits     fileLimits `mapstructure:"limits"`
 	Log        Log        `mapstructure:"log"`

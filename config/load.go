@@ -217,6 +217,7 @@ func fromFile(fc *fileConfig, lookupEnv func(string) (string, bool)) (*Config, e
 		TLS:        fc.TLS,
 		BackendTLS: fc.BackendTLS,
 		Shards:     fc.Shards,
+		Tables:     fc.Tables,
 		Pool:       fc.Pool,
 		Limits: Limits{
 			MaxClientConnections:   fc.Limits.MaxClientConnections,

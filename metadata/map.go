@@ -21,6 +21,15 @@ type Assignment struct {
 	Shard string
 }
 
+// Table is a configured table: sharded by the hash of Key, or (Reference)
+// copied on every shard. Tables not in the map are unsharded: they live on
+// the first shard.
+type Table struct {
+	Schema, Name string
+	Key          string
+	Reference    bool
+}
+
 // Map is an immutable snapshot of the shard map: shards and the ranges
 // they own, with the version that produced it. Callers never modify a Map
 // they did not build: a new version is a new Map.
@@ -29,6 +38,8 @@ type Map struct {
 	Shards  []Shard
 	// Ranges cover the keyspace in order, without gaps or overlaps.
 	Ranges []Assignment
+	// Tables are the sharded and reference tables.
+	Tables []Table
 }
 
 // NewMap builds a map whose keyspace is split into equal ranges, one per

@@ -77,6 +77,9 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, t := range cfg.Tables {
+		m.Tables = append(m.Tables, metadata.Table{Schema: t.Schema, Name: t.Name, Key: t.Key, Reference: t.Reference})
+	}
 	rt, err := router.New(router.Config{
 		Mode:                   router.PoolMode(cfg.Pool.Mode),
 		PoolSize:               cfg.Pool.Size,
