@@ -35,6 +35,9 @@ type Plan struct {
 	// SQL was rewritten with the literals in it (a scatter SELECT, a split
 	// INSERT) is not: it is cached by raw text only.
 	Rebindable bool
+	// Explain: the statement was EXPLAIN (ROUTE) <statement>; Root is the
+	// inner statement's plan, which the router shows instead of running.
+	Explain bool
 }
 
 // Primitive is one node of a plan tree.

@@ -210,10 +210,12 @@ func (s *session) releaseServer() {
 	switch {
 	case sc == nil:
 	case sc.dirty:
-		s.pool.discard(sc)
+		sc.pool.discard(sc)
 	default:
-		s.pool.release(sc)
+		sc.pool.release(sc)
 	}
+	s.releaseParked(false)
+	s.wrote = nil
 }
 
 func (s *session) dropServer() {
@@ -223,8 +225,12 @@ func (s *session) dropServer() {
 	s.mu.Unlock()
 	s.queue = s.queue[:0]
 	if sc != nil {
-		s.pool.discard(sc)
+		sc.pool.discard(sc)
 	}
+	// The transaction is lost with the connection: the other shards'
+	// parts of it are rolled back by closing theirs.
+	s.releaseParked(true)
+	s.wrote = nil
 }
 
 // resetForPool makes an idle connection clean for the next client when
@@ -262,6 +268,15 @@ func (s *session) resetForPool() {
 // sync ends an extended-protocol batch.
 func (s *session) sync(ctx context.Context) error {
 	s.skipping = false
+	if len(s.unsynced) > 0 {
+		if err := s.syncParked(); err != nil {
+			return err
+		}
+	}
+	s.batchWrote = false
+	if s.txStatus != 'T' {
+		clear(s.dportals)
+	}
 	if s.server == nil {
 		s.batch.reset()
 		return s.answerWithoutServer()

@@ -277,6 +277,11 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	if err != nil {
 		return err
 	}
+	if s.sharded() {
+		if handled, err := s.shardedBind(ctx, stmt, body); handled || err != nil {
+			return err
+		}
+	}
 	if err := s.ensureServer(ctx); err != nil {
 		return err
 	}
@@ -318,6 +323,11 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 }
 
 func (s *session) describe(ctx context.Context, body []byte) error {
+	if len(body) >= 2 && body[0] == 'P' {
+		if p := s.distributedPortalFor(string(trimNul(body[1:]))); p != nil {
+			return s.describePortal(ctx, p)
+		}
+	}
 	if s.mode == PoolSession || len(body) < 2 || body[0] != 'S' {
 		return s.forwardExtended(ctx, 'D', body, expect{kind: 'D'})
 	}
@@ -353,6 +363,13 @@ func (s *session) describe(ctx context.Context, body []byte) error {
 }
 
 func (s *session) execute(ctx context.Context, body []byte) error {
+	if p := s.distributedPortalFor(string(trimNulPrefix(body))); p != nil {
+		var maxRows uint32
+		if i := len(trimNulPrefix(body)) + 1; len(body) >= i+4 {
+			maxRows = binary.BigEndian.Uint32(body[i:])
+		}
+		return s.executePortal(ctx, p, maxRows)
+	}
 	e := expect{kind: 'E'}
 	var stmt *statement
 	if s.mode == PoolTransaction {
@@ -376,6 +393,13 @@ func (s *session) execute(ctx context.Context, body []byte) error {
 }
 
 func (s *session) closeMsg(ctx context.Context, body []byte) error {
+	if len(body) >= 2 && body[0] == 'P' {
+		if p := s.distributedPortalFor(string(trimNul(body[1:]))); p != nil {
+			delete(s.dportals, string(trimNul(body[1:])))
+			s.queue = append(s.queue, expect{kind: 'x', synthetic: closeCompleteFrame})
+			return nil
+		}
+	}
 	if s.mode == PoolSession || len(body) < 2 || body[0] != 'S' {
 		if s.server == nil && s.mode == PoolTransaction {
 			// No server connection: no portal can exist.

@@ -20,6 +20,11 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return err
 	}
 	sql := string(trimNul(body))
+	if s.sharded() {
+		if handled, err := s.shardedSimpleQuery(ctx, sql); handled || err != nil {
+			return err
+		}
+	}
 	plan := struct{ planner.Statement }{planner.Analyze(sql)}
 	e := expect{kind: 'Q'}
 	if s.mode == PoolTransaction {

@@ -111,6 +111,11 @@ type Router struct {
 	poolsMu sync.Mutex
 	pools   map[poolKey]*pool
 
+	catalogs catalogs
+	// columnCounts caches how many columns a rewritten shard statement
+	// returns (columnCountKey -> int).
+	columnCounts sync.Map
+
 	sessionsMu sync.RWMutex
 	sessions   map[uint64]*session
 	nextPID    atomic.Uint32

@@ -27,6 +27,29 @@ type session struct {
 	pool *pool
 
 	pid, secret uint32
+	cred        Credentials
+
+	// Shards: pools per shard for this client, the current connection's
+	// shard, and the other shards' connections in this transaction.
+	pools   map[string]*pool
+	shardID string
+	parked  map[string]*serverConn
+	// wrote lists the shards written in the current transaction.
+	wrote map[string]bool
+	// beginSQL is the client's BEGIN of the open transaction block,
+	// replayed on shards that join it.
+	beginSQL string
+	// distributedFailed: a statement of this transaction failed on a
+	// shard other than the current connection's; COMMIT rolls back.
+	distributedFailed bool
+	// view is the schema the last statement was planned with.
+	view *schemaView
+	// dportals are the portals the proxy answers itself (multi-shard).
+	dportals map[string]*distributedPortal
+	// batchWrote: the open implicit transaction wrote on the current
+	// shard; unsynced are connections it left with messages unsynced.
+	batchWrote bool
+	unsynced   map[*serverConn]bool
 
 	// mu guards server and busy against the cancel path.
 	mu     sync.Mutex
@@ -111,6 +134,9 @@ func (r *Router) Serve(ctx context.Context, c *wire.Conn) error {
 		r: r, c: c, mode: r.cfg.Mode, txStatus: 'I',
 		log:      r.log.With("user", c.User, "db", c.Database, "remote", c.RemoteAddr),
 		pool:     r.poolFor(m.Shards[0].Primary, c.Database, cred),
+		cred:     cred,
+		shardID:  m.Shards[0].ID,
+		pools:    map[string]*pool{},
 		settings: startupSettings(c.Params),
 		stmts:    map[string]*statement{},
 		sqlStmts: map[string]string{},
@@ -356,6 +382,11 @@ const abortQuery = "DO $$BEGIN RAISE EXCEPTION 'shardproxy: transaction aborted 
 
 // end releases everything when the client has gone.
 func (s *session) end() {
+	if len(s.parked) > 0 {
+		// Other shards' parts of an unfinished transaction: closing
+		// their connections rolls them back.
+		s.releaseParked(s.txStatus != 'I')
+	}
 	s.mu.Lock()
 	sc := s.server
 	s.mu.Unlock()

@@ -1,0 +1,197 @@
+package router
+
+// What the planner knows of a database: the configured tables (from the
+// map) joined with the catalog read from the first shard. The catalog is
+// loaded once per database and again after DDL through this node (the
+// schema epoch moved), so a table created a moment ago is known to the
+// next statement that names it.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/shardproxy/shardproxy/catalog"
+	"github.com/shardproxy/shardproxy/metadata"
+	"github.com/shardproxy/shardproxy/planner"
+)
+
+// catalogs caches one catalog snapshot per database.
+type catalogs struct {
+	mu   sync.Mutex
+	byDB map[string]*catalogEntry
+}
+
+type catalogEntry struct {
+	mu    sync.Mutex // one load at a time per database
+	snap  *catalog.Snapshot
+	epoch uint64 // schema epoch the snapshot was loaded in
+}
+
+// snapshot returns the database's catalog as of the current schema epoch,
+// loading it with the client's backend credentials when it is missing or
+// older than the last DDL seen.
+func (r *Router) catalogSnapshot(ctx context.Context, database string, cred Credentials) (*catalog.Snapshot, error) {
+	r.catalogs.mu.Lock()
+	if r.catalogs.byDB == nil {
+		r.catalogs.byDB = map[string]*catalogEntry{}
+	}
+	e, ok := r.catalogs.byDB[database]
+	if !ok {
+		e = &catalogEntry{}
+		r.catalogs.byDB[database] = e
+	}
+	r.catalogs.mu.Unlock()
+
+	epoch := r.schemaEpoch.Load()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.snap != nil && e.epoch >= epoch {
+		return e.snap, nil
+	}
+	m := r.Map()
+	cfg, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	host, port, err := splitHostPort(m.Shards[0].Primary)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Host, cfg.Port, cfg.Database = host, port, database
+	cfg.User, cfg.Password = cred.User, cred.Password
+	cfg.ConnectTimeout = r.cfg.ConnectTimeout
+	cfg.TLSConfig = nil
+	cfg.Fallbacks = nil
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("reading the catalog of %s: %w", m.Shards[0].ID, err)
+	}
+	defer conn.Close(context.Background())
+	snap, err := catalog.Load(ctx, conn, epoch)
+	if err != nil {
+		return nil, err
+	}
+	e.snap, e.epoch = snap, epoch
+	return snap, nil
+}
+
+// schemaView is a planner.Schema for one session: the map's tables, the
+// catalog and the session's search_path.
+type schemaView struct {
+	m          *metadata.Map
+	snap       *catalog.Snapshot
+	searchPath []string
+	user       string
+}
+
+var _ planner.Schema = (*schemaView)(nil)
+
+func (v *schemaView) Resolve(name, schema string) (planner.TableConfig, bool) {
+	if schema == "" {
+		if v.snap != nil {
+			if t, ok := v.snap.Resolve(v.searchPath, v.user, name); ok {
+				schema = t.Schema
+			}
+		}
+		if schema == "" {
+			// Not in the catalog (yet): a configured table of the first
+			// schema on the path that has one, as CREATE TABLE would
+			// place it.
+			for _, sp := range v.searchPath {
+				if sp == "$user" {
+					sp = v.user
+				}
+				if _, ok := v.configured(sp, name); ok {
+					schema = sp
+					break
+				}
+			}
+		}
+		if schema == "" {
+			return planner.TableConfig{Name: name}, false
+		}
+	}
+	tc := planner.TableConfig{Schema: schema, Name: name}
+	if t, ok := v.configured(schema, name); ok {
+		switch {
+		case t.Reference:
+			tc.Kind = planner.Reference
+		default:
+			tc.Kind, tc.Key = planner.Sharded, t.Key
+		}
+		return tc, true
+	}
+	if v.snap != nil {
+		if _, ok := v.snap.Table(schema, name); ok {
+			return tc, true
+		}
+	}
+	return tc, false
+}
+
+func (v *schemaView) configured(schema, name string) (metadata.Table, bool) {
+	for _, t := range v.m.Tables {
+		if t.Name == name && t.Schema == schema {
+			return t, true
+		}
+	}
+	return metadata.Table{}, false
+}
+
+func (v *schemaView) Columns(t planner.TableConfig) []string {
+	if v.snap == nil {
+		return nil
+	}
+	ct, ok := v.snap.Table(t.Schema, t.Name)
+	if !ok {
+		return nil
+	}
+	cols := make([]string, len(ct.Columns))
+	for i, c := range ct.Columns {
+		cols[i] = c.Name
+	}
+	return cols
+}
+
+// KeyType names the key column's base type as the catalog spells it;
+// "int8" when the table is not created yet.
+func (v *schemaView) KeyType(t planner.TableConfig) string {
+	if v.snap == nil || t.Key == "" {
+		return "int8"
+	}
+	ct, ok := v.snap.Table(t.Schema, t.Name)
+	if !ok {
+		return "int8"
+	}
+	c, _, ok := ct.Column(t.Key)
+	if !ok {
+		return "int8"
+	}
+	return typeNameOfOID(c.BaseTypeOID)
+}
+
+// typeNameOfOID names the key types the router can hash.
+func typeNameOfOID(oid uint32) string {
+	switch oid {
+	case 20:
+		return "int8"
+	case 21:
+		return "int2"
+	case 23:
+		return "int4"
+	case 25:
+		return "text"
+	case 1043:
+		return "varchar"
+	case 1042:
+		return "bpchar"
+	case 19:
+		return "name"
+	case 2950:
+		return "uuid"
+	}
+	return fmt.Sprintf("oid %d", oid)
+}

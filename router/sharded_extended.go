@@ -1,0 +1,261 @@
+package router
+
+// The extended protocol over shards. Routing waits for Bind, when the
+// parameter values are known. A Bind whose plan runs on one shard makes
+// that shard's connection current and continues down the pass-through
+// path; a Bind whose plan needs several shards becomes a distributed
+// portal, answered by the proxy itself: BindComplete at once, the
+// statement run on the shards at the portal's first Describe or Execute,
+// its merged rows kept until Execute has sent them all.
+//
+// An extended-protocol batch outside a transaction block is one implicit
+// transaction in PostgreSQL; spread over shards it would commit shard by
+// shard, so a batch may read from several shards but write on only one
+// (else 0A000, with the hint to use BEGIN).
+
+import (
+	"context"
+	"encoding/binary"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/shardproxy/shardproxy/pgerror"
+	"github.com/shardproxy/shardproxy/planner"
+)
+
+// distributedPortal is a portal the proxy answers itself.
+type distributedPortal struct {
+	rt *routing
+	cs *clientStatement
+	// control: COMMIT or ROLLBACK of a transaction spanning shards.
+	control string
+	res     *distributedResult
+	sent    int  // rows already sent (Execute with a row limit)
+	ran     bool // res is set
+}
+
+func errPipelineWrites() *pgerror.Error {
+	return pgerror.New(pgerror.FeatureNotSupported, "a pipeline outside a transaction block cannot write on more than one shard atomically").
+		WithHint("wrap the pipeline in BEGIN ... COMMIT; shardproxy then commits it on every shard with two-phase commit")
+}
+
+// statementParamOIDs returns the parameter types the server resolved for
+// the statement (its ParameterDescription), else the client's own.
+func statementParamOIDs(stmt *statement) []uint32 {
+	pd := stmt.paramDesc
+	if len(pd) < 2 {
+		return stmt.paramOIDs
+	}
+	n := int(binary.BigEndian.Uint16(pd))
+	if len(pd) < 2+4*n {
+		return stmt.paramOIDs
+	}
+	oids := make([]uint32, n)
+	for i := range n {
+		oids[i] = binary.BigEndian.Uint32(pd[2+4*i:])
+	}
+	return oids
+}
+
+// shardedBind routes a Bind; handled is true when the proxy answers the
+// portal itself.
+func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte) (handled bool, err error) {
+	var msg pgproto3.Bind
+	if err := msg.Decode(body); err != nil {
+		return true, pgerror.Fatal(pgerror.ProtocolViolation, "invalid Bind message: %v", err)
+	}
+	delete(s.dportals, msg.DestinationPortal)
+	oids := statementParamOIDs(stmt)
+	cs := &clientStatement{sql: stmt.query, paramOIDs: stmt.paramOIDs,
+		params:        boundParams{formats: msg.ParameterFormatCodes, values: msg.Parameters, oids: oids},
+		resultFormats: msg.ResultFormatCodes}
+	if s.txStatus == 'E' {
+		return false, nil // the server answers 25P02 itself
+	}
+	rt, err := s.route(ctx, stmt.query, &cs.params)
+	if err != nil {
+		return true, err
+	}
+	portal := &distributedPortal{rt: rt, cs: cs}
+	switch {
+	case rt.plan.Explain:
+		portal.res, portal.ran = explainRows(rt.plan), true
+	case rt.plan.Analysis != nil && (len(s.parked) > 0 || s.distributedFailed) && isTxnEnd(rt.plan.Analysis.Command):
+		portal.control = rt.plan.Analysis.Command
+	case rt.plan.Analysis != nil && len(s.parked) > 0 && isSavepointCommand(rt.plan.Analysis.Command):
+		return true, pgerror.New(pgerror.FeatureNotSupported, "%s is not supported in a transaction that spans shards", rt.plan.Analysis.Command)
+	case rt.shard != "":
+		if rt.plan.Analysis != nil {
+			s.noteBegin(rt.plan.Analysis, stmt.query, false)
+		}
+		if err := s.switchInBatch(ctx, rt.shard, rt.plan); err != nil {
+			return true, err
+		}
+		s.noteWrite(rt)
+		if s.txStatus == 'I' && rt.plan.Analysis != nil && !rt.plan.Analysis.ReadOnly {
+			s.batchWrote = true
+		}
+		return false, nil
+	default:
+		writes := rt.plan.Analysis == nil || !rt.plan.Analysis.ReadOnly
+		if s.txStatus == 'I' && s.openBatch && (s.batchWrote || writes) {
+			return true, errPipelineWrites()
+		}
+	}
+	if s.dportals == nil {
+		s.dportals = map[string]*distributedPortal{}
+	}
+	s.dportals[msg.DestinationPortal] = portal
+	s.queue = append(s.queue, expect{kind: 'x', synthetic: []byte{'2', 0, 0, 0, 4}})
+	return true, nil
+}
+
+func isTxnEnd(cmd string) bool {
+	return cmd == "COMMIT" || cmd == "END" || cmd == "ROLLBACK" || cmd == "ABORT"
+}
+
+func isSavepointCommand(cmd string) bool {
+	switch cmd {
+	case "SAVEPOINT", "RELEASE", "ROLLBACK TO", "PREPARE TRANSACTION":
+		return true
+	}
+	return false
+}
+
+// switchInBatch moves the batch to another shard, refusing when that
+// would spread an implicit transaction's writes over shards.
+func (s *session) switchInBatch(ctx context.Context, shard string, plan *planner.Plan) error {
+	if shard == s.shardID || s.server == nil {
+		return s.useShard(ctx, shard)
+	}
+	writes := plan.Analysis == nil || !plan.Analysis.ReadOnly
+	if s.txStatus == 'I' && s.openBatch && (s.batchWrote || writes) {
+		return errPipelineWrites()
+	}
+	prev := s.server
+	open := s.openBatch
+	if err := s.useShard(ctx, shard); err != nil {
+		return err
+	}
+	if open && s.txStatus == 'I' {
+		if s.unsynced == nil {
+			s.unsynced = map[*serverConn]bool{}
+		}
+		s.unsynced[prev] = true
+	}
+	return nil
+}
+
+// distributedPortalFor returns the proxy-answered portal an Execute,
+// Describe or Close names.
+func (s *session) distributedPortalFor(name string) *distributedPortal {
+	if len(s.dportals) == 0 {
+		return nil
+	}
+	return s.dportals[name]
+}
+
+// runPortal runs a distributed portal's statement once, after relaying
+// every answer still owed, so its own answers go out in order.
+func (s *session) runPortal(ctx context.Context, p *distributedPortal) error {
+	if err := s.settlePending(ctx); err != nil {
+		return err
+	}
+	if p.ran {
+		return nil
+	}
+	p.ran = true
+	if p.control != "" {
+		commit := (p.control == "COMMIT" || p.control == "END") && s.txStatus == 'T' && !s.distributedFailed
+		tag := "ROLLBACK"
+		if commit {
+			tag = "COMMIT"
+		}
+		if err := s.finishDistributedQuiet(ctx, commit); err != nil {
+			return err
+		}
+		p.res = &distributedResult{tag: tag}
+		return nil
+	}
+	res, err := s.runDistributed(ctx, p.rt.plan, p.rt.lits, p.cs)
+	if err != nil {
+		return err
+	}
+	p.res = res
+	return nil
+}
+
+// describePortal answers Describe of a distributed portal.
+func (s *session) describePortal(ctx context.Context, p *distributedPortal) error {
+	if err := s.runPortal(ctx, p); err != nil {
+		return err
+	}
+	if p.res.fields == nil {
+		return s.c.WriteFrame('n', nil)
+	}
+	buf, err := (&pgproto3.RowDescription{Fields: p.res.fields}).Encode(s.scratch[:0])
+	if err != nil {
+		return err
+	}
+	s.scratch = buf
+	return s.c.WriteRaw(buf)
+}
+
+// executePortal answers Execute of a distributed portal, at most maxRows
+// rows at a time (0: all), as PostgreSQL does with PortalSuspended.
+func (s *session) executePortal(ctx context.Context, p *distributedPortal, maxRows uint32) error {
+	if err := s.runPortal(ctx, p); err != nil {
+		return err
+	}
+	rest := p.res.rows[p.sent:]
+	suspended := maxRows > 0 && uint32(len(rest)) > maxRows
+	if suspended {
+		rest = rest[:maxRows]
+	}
+	buf := s.scratch[:0]
+	for _, row := range rest {
+		buf = encodeDataRow(buf, row)
+	}
+	s.scratch = buf[:0]
+	if err := s.c.WriteRaw(buf); err != nil {
+		return &clientLostError{err: err}
+	}
+	p.sent += len(rest)
+	if suspended {
+		return s.c.WriteFrame('s', nil)
+	}
+	for _, n := range p.res.notices {
+		if err := s.c.WriteFrame('N', n); err != nil {
+			return &clientLostError{err: err}
+		}
+	}
+	if p.res.tag == "" {
+		return s.c.WriteFrame('I', nil)
+	}
+	return s.c.WriteFrame('C', append([]byte(p.res.tag), 0))
+}
+
+// syncParked ends the implicit transactions of connections the batch
+// left for another shard; their errors (a commit-time failure) reach the
+// client before the ReadyForQuery.
+func (s *session) syncParked() error {
+	for sc := range s.unsynced {
+		delete(s.unsynced, sc)
+		if err := sc.WriteFrame('S', nil); err != nil {
+			return &serverLostError{err: err}
+		}
+		if err := sc.Flush(); err != nil {
+			return &serverLostError{err: err}
+		}
+		var ans shardAnswer
+		if err := readAnswer(sc, &ans); err != nil {
+			return err
+		}
+		if ans.err != nil {
+			if err := s.c.SendError(ans.err); err != nil {
+				return &clientLostError{err: err}
+			}
+		}
+	}
+	return nil
+}

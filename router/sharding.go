@@ -1,0 +1,205 @@
+package router
+
+// Where a client's statement runs. Every statement is planned (the plan
+// cache makes a repeated text cost a lookup); a plan whose keys all live on
+// one shard runs there through the pass-through machinery unchanged (the
+// client's own text, its own statement names), and anything wider goes
+// through the distributed path (distributed.go).
+
+import (
+	"context"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/shardproxy/shardproxy/pgerror"
+	"github.com/shardproxy/shardproxy/planner"
+)
+
+// sharded reports whether statements need planning: more than one shard,
+// or configured tables (whose constraints the planner checks).
+func (s *session) sharded() bool {
+	m := s.r.Map()
+	return s.mode == PoolTransaction && (len(m.Shards) > 1 || len(m.Tables) > 0)
+}
+
+// routing is the decision for one statement.
+type routing struct {
+	plan *planner.Plan
+	lits []planner.Literal
+	// shard is set when the statement runs on that one shard as the
+	// client wrote it.
+	shard string
+}
+
+// route plans a statement and decides where it runs. params are the
+// Bind's values (nil in the simple protocol).
+func (s *session) route(ctx context.Context, sql string, params *boundParams) (*routing, error) {
+	plan, lits, err := s.buildPlan(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	rt := &routing{plan: plan, lits: lits}
+	if plan.Explain {
+		return rt, nil
+	}
+	if r, ok := plan.Root.(*planner.Refuse); ok {
+		return nil, r.Refusal.Err()
+	}
+	m := s.r.Map()
+	var shards []string
+	switch leaf := leafOf(plan.Root).(type) {
+	case *planner.Route:
+		if shards, err = s.shardTargets(leaf, lits, params); err != nil {
+			return nil, err
+		}
+	case *planner.InsertSplit:
+		if shards, _, err = s.insertOwners(leaf, lits, params); err != nil {
+			return nil, err
+		}
+	}
+	a := plan.Analysis
+	if a != nil && len(shards) > 1 && a.SingleShard != "" {
+		return nil, pgerror.New(pgerror.FeatureNotSupported, "%s", a.SingleShard).
+			WithHint("this statement is exact only when every key it touches is on one shard, and these keys are on %d shards", len(shards))
+	}
+	if a != nil && a.KeyUpdate && len(m.Shards) > 1 {
+		if err := s.checkKeyUpdate(a, shards, lits, params); err != nil {
+			return nil, err
+		}
+	}
+	if len(shards) == 1 {
+		rt.shard = shards[0]
+	}
+	return rt, nil
+}
+
+// checkKeyUpdate allows an UPDATE of the key only when the row stays on
+// its shard.
+func (s *session) checkKeyUpdate(a *planner.Analysis, shards []string, lits []planner.Literal, params *boundParams) error {
+	refuse := pgerror.New(pgerror.FeatureNotSupported, "an UPDATE that changes a row's sharding key could move it to another shard").
+		WithHint("delete the row and insert it with the new key, in one transaction")
+	if a.NewKey == nil || len(shards) != 1 {
+		return refuse
+	}
+	keyType := "int8"
+	for _, t := range a.Tables {
+		if t.Write && t.Table.Kind == planner.Sharded && s.view != nil {
+			keyType = s.view.KeyType(t.Table)
+		}
+	}
+	ids, err := keyIDs(*a.NewKey, keyType, lits, params)
+	if err != nil {
+		return err
+	}
+	m := s.r.Map()
+	for _, id := range ids {
+		if m.Owner(id) != shards[0] {
+			return refuse
+		}
+	}
+	return nil
+}
+
+// transactionControl handles COMMIT, ROLLBACK and friends of a
+// transaction that spans shards; handled is false when the statement can
+// go to the current server as usual.
+func (s *session) transactionControl(ctx context.Context, a *planner.Analysis) (handled bool, err error) {
+	switch a.Command {
+	case "BEGIN", "START TRANSACTION":
+		return false, nil
+	case "COMMIT", "END", "ROLLBACK", "ABORT":
+		if len(s.parked) == 0 && !s.distributedFailed {
+			return false, nil
+		}
+		commit := (a.Command == "COMMIT" || a.Command == "END") && s.txStatus == 'T' && !s.distributedFailed
+		return true, s.finishDistributed(ctx, commit)
+	case "SAVEPOINT", "RELEASE", "ROLLBACK TO", "PREPARE TRANSACTION", "COMMIT PREPARED", "ROLLBACK PREPARED":
+		if len(s.parked) > 0 {
+			return true, pgerror.New(pgerror.FeatureNotSupported, "%s is not supported in a transaction that spans shards", a.Command).
+				WithHint("keep the transaction on one shard, or do without savepoints")
+		}
+	}
+	return false, nil
+}
+
+// noteBegin remembers the client's BEGIN for shards that join later.
+func (s *session) noteBegin(a *planner.Analysis, sql string, multi bool) {
+	if a.Command != "BEGIN" && a.Command != "START TRANSACTION" {
+		return
+	}
+	s.beginSQL = sql
+	if multi {
+		s.beginSQL = "BEGIN"
+	}
+}
+
+// explainRoute answers EXPLAIN (ROUTE) with the plan tree, one row per
+// primitive, in a column named like EXPLAIN's.
+func explainRows(plan *planner.Plan) *distributedResult {
+	res := &distributedResult{fields: []pgproto3.FieldDescription{{
+		Name: []byte("QUERY PLAN"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1,
+	}}}
+	for _, line := range planner.Describe(plan.Root) {
+		res.rows = append(res.rows, [][]byte{[]byte(line)})
+	}
+	res.tag = "EXPLAIN"
+	return res
+}
+
+// shardedSimpleQuery routes a simple-protocol query; handled is false
+// when it goes through the pass-through path (on the shard now current).
+func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled bool, err error) {
+	rt, err := s.route(ctx, sql, nil)
+	if err != nil {
+		return true, s.refuseQuery(err)
+	}
+	if rt.plan.Explain {
+		res := explainRows(rt.plan)
+		if err := s.writeResult(res, true); err != nil {
+			return true, err
+		}
+		return true, s.readyWithoutServer()
+	}
+	if a := rt.plan.Analysis; a != nil {
+		if done, err := s.transactionControl(ctx, a); done {
+			if err != nil {
+				return true, s.refuseQuery(err)
+			}
+			return true, nil
+		}
+		trimmed := strings.TrimRight(strings.TrimSpace(sql), "; \t\r\n")
+		s.noteBegin(a, sql, strings.Contains(trimmed, ";"))
+	}
+	if rt.shard != "" {
+		if s.txStatus == 'E' && s.server != nil {
+			// The current server answers with PostgreSQL's own 25P02.
+			return false, nil
+		}
+		if err := s.useShard(ctx, rt.shard); err != nil {
+			return true, s.refuseQuery(err)
+		}
+		s.noteWrite(rt)
+		return false, nil
+	}
+	res, err := s.runDistributed(ctx, rt.plan, rt.lits, &clientStatement{sql: sql})
+	if err != nil {
+		return true, s.refuseQuery(err)
+	}
+	if err := s.writeResult(res, true); err != nil {
+		return true, err
+	}
+	return true, s.readyWithoutServer()
+}
+
+// noteWrite records a write on the current shard inside a transaction
+// block, for the commit to know who wrote.
+func (s *session) noteWrite(rt *routing) {
+	if rt.plan.Analysis == nil || rt.plan.Analysis.ReadOnly || s.txStatus != 'T' {
+		return
+	}
+	if s.wrote == nil {
+		s.wrote = map[string]bool{}
+	}
+	s.wrote[s.shardID] = true
+}
