@@ -18,6 +18,7 @@ import (
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/metadata"
 	"github.com/shardproxy/shardproxy/router"
+	"github.com/shardproxy/shardproxy/twopc"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -32,6 +33,10 @@ type Node struct {
 	httpLn net.Listener
 	http   *http.Server
 
+	recoverer    *twopc.Recoverer
+	stopRecovery context.CancelFunc
+	recoveryDone chan struct{}
+
 	serveErr chan error
 	once     sync.Once
 	ready    bool
@@ -42,6 +47,9 @@ type Node struct {
 type Options struct {
 	Logger *slog.Logger
 	Hooks  router.Hooks
+	// TwoPhaseHooks stop two-phase commit at its crash points (fault
+	// injection in tests).
+	TwoPhaseHooks twopc.Hooks
 }
 
 // New builds a node; Start opens its listeners.
@@ -80,7 +88,12 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	for _, t := range cfg.Tables {
 		m.Tables = append(m.Tables, metadata.Table{Schema: t.Schema, Name: t.Name, Key: t.Key, Reference: t.Reference})
 	}
+	coordinator, err := newCoordinator(cfg, opts.TwoPhaseHooks, log)
+	if err != nil {
+		return nil, err
+	}
 	rt, err := router.New(router.Config{
+		Coordinator:            coordinator,
 		Mode:                   router.PoolMode(cfg.Pool.Mode),
 		PoolSize:               cfg.Pool.Size,
 		PoolWaitTimeout:        cfg.Pool.WaitTimeout,
@@ -126,7 +139,15 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{cfg: cfg, log: log, router: rt, wire: ws, serveErr: make(chan error, 2)}, nil
+	rec, err := twopc.NewRecoverer(twopc.RecovererConfig{
+		Coordinator: coordinator,
+		Shards:      recoveryShards(cfg, rt.Map),
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Node{cfg: cfg, log: log, router: rt, wire: ws, recoverer: rec, serveErr: make(chan error, 2)}, nil
 }
 
 // Start opens the listeners and serves in the background. A taken port is
@@ -156,6 +177,14 @@ func (n *Node) Start() error {
 			n.serveErr <- err
 		}
 	}()
+	// In-doubt transactions a crash left behind are settled now and then
+	// periodically (a shard that was down at start-up is retried).
+	rctx, cancel := context.WithCancel(context.Background())
+	n.stopRecovery, n.recoveryDone = cancel, make(chan struct{})
+	go func() {
+		defer close(n.recoveryDone)
+		_ = n.recoverer.Run(rctx)
+	}()
 	n.readyMu.Lock()
 	n.ready = true
 	n.readyMu.Unlock()
@@ -180,6 +209,11 @@ func (n *Node) Router() *router.Router { return n.router }
 // Err delivers a fatal serving error.
 func (n *Node) Err() <-chan error { return n.serveErr }
 
+// RecoverNow runs a two-phase-commit recovery pass and waits for it.
+func (n *Node) RecoverNow(ctx context.Context) (twopc.Result, error) {
+	return n.recoverer.RunOnce(ctx)
+}
+
 // Shutdown stops accepting, lets clients finish their transactions until
 // ctx ends, then closes the rest with 57P01 and closes server connections.
 func (n *Node) Shutdown(ctx context.Context) error {
@@ -189,6 +223,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.ready = false
 		n.readyMu.Unlock()
 		err = n.wire.Shutdown(ctx)
+		if n.stopRecovery != nil {
+			n.stopRecovery()
+			<-n.recoveryDone
+		}
 		n.router.Close()
 		if n.http != nil {
 			hctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -52,16 +52,20 @@ var volatileReads = []string{
 
 type builtinSet struct {
 	reads, aggregates map[string]bool
+	// stable: immutable or stable, so two calls in one statement give one
+	// value (a hidden copy of a sort key equals the key).
+	stable map[string]bool
 }
 
 // builtins is built once, on first use, and never changed.
 var builtins = sync.OnceValue(func() builtinSet {
-	b := builtinSet{reads: lines(builtinFunctionsText), aggregates: lines(builtinAggregatesText)}
+	b := builtinSet{reads: lines(builtinFunctionsText), aggregates: lines(builtinAggregatesText), stable: lines(builtinFunctionsText)}
 	for _, f := range volatileReads {
 		b.reads[f] = true
 	}
 	for f := range sideEffectFunctions {
 		delete(b.reads, f)
+		delete(b.stable, f)
 	}
 	return b
 })
@@ -82,3 +86,7 @@ func isBuiltinRead(fn string) bool { return builtins().reads[fn] }
 
 // isAggregate reports whether a pg_catalog function is an aggregate.
 func isAggregate(fn string) bool { return builtins().aggregates[fn] }
+
+// isStableBuiltin reports whether a pg_catalog function gives one value
+// for the same arguments within a statement (immutable or stable).
+func isStableBuiltin(fn string) bool { return builtins().stable[fn] }

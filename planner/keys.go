@@ -95,6 +95,9 @@ const (
 	// EmptyStatement: the text holds no statement (only comments or
 	// semicolons).
 	EmptyStatement StatementKind = "empty"
+	// MultiStatement: a simple-protocol query string holding several
+	// statements (Build's combined analysis; Plan.Statements has each).
+	MultiStatement StatementKind = "multi"
 )
 
 // KeyValue is one value a sharding key is compared with: a constant as
@@ -115,6 +118,17 @@ type KeyValue struct {
 	// int8, CAST($1 AS int) is int4; pg_catalog's internal names, other
 	// schemas qualified); for an array, the element type.
 	Cast string
+	// Lit is the 1-based index, in Normalize's list of the statement's
+	// literals, of the literal the value was written as; 0 when it was
+	// not one (a parameter, or a constant Normalize keeps in the text).
+	// A plan cached under the normalized text serves statements with other
+	// values there: Text reads the executed statement's literal. Two
+	// equal constants written twice are two key values (id IN (1, 1)):
+	// another statement with the same text may have two different ones.
+	Lit int
+	// Negate: the value is minus the literal (PostgreSQL folds the minus
+	// sign of -7 into the constant; the literal is 7).
+	Negate bool
 }
 
 // TableAccess is one reference to a table in the statement.
@@ -204,6 +218,15 @@ type Analysis struct {
 	Inner *Analysis
 	// ExplainRoute: EXPLAIN (ROUTE), which the proxy answers itself.
 	ExplainRoute bool
+
+	// literalBound: a key value depends on a literal in a way Lit cannot
+	// express (the elements of an array literal '{1,2}'), so a plan built
+	// from the analysis serves only its own text.
+	literalBound bool
+	// refusalSpansShards: Refusal says only that the statement needs rows
+	// of several shards (SingleShard with a sharded table without keys),
+	// which a map of one shard, or a shard hint, answers.
+	refusalSpansShards bool
 }
 
 // ErrMultipleStatements is returned by AnalyzeSQL for a string holding more
@@ -222,7 +245,7 @@ func AnalyzeSQL(sql string, schema Schema) (*Analysis, error) {
 	case 0:
 		return &Analysis{Kind: EmptyStatement, ReadOnly: true}, nil
 	case 1:
-		return analyzeRaw(tree.Stmts[0].Stmt, schema), nil
+		return analyzeRaw(tree.Stmts[0].Stmt, schema, newLiteralMap(sql)), nil
 	default:
 		return nil, ErrMultipleStatements
 	}
@@ -236,8 +259,9 @@ func AnalyzeStatements(sql string, schema Schema) ([]*Analysis, error) {
 		return nil, err
 	}
 	out := make([]*Analysis, 0, len(tree.Stmts))
+	lits := newLiteralMap(sql)
 	for _, raw := range tree.Stmts {
-		out = append(out, analyzeRaw(raw.Stmt, schema))
+		out = append(out, analyzeRaw(raw.Stmt, schema, lits))
 	}
 	return out, nil
 }

@@ -146,7 +146,7 @@ func (an *analyzer) routeRows(lv *level, target *item, rows []*pg.Node, keyPos i
 			return
 		}
 		e := items[keyPos]
-		v, ok := keyValue(e)
+		v, ok := an.keyValue(e)
 		if !ok {
 			what := "an expression"
 			switch {
@@ -203,7 +203,7 @@ func (an *analyzer) assignments(lv *level, target *item, targets []*pg.Node) {
 		an.out.KeyUpdate = true
 		an.keyTable = target.table
 		an.out.NewKey = nil
-		if v, ok := keyValue(val); ok {
+		if v, ok := an.keyValue(val); ok {
 			an.out.NewKey = &v
 		}
 	}

@@ -146,6 +146,7 @@ func (an *analyzer) finish() {
 		for _, ta := range out.Tables {
 			if ta.Table.Kind == Sharded && ta.Keys == nil {
 				an.refuse("statement needs more than one shard: "+out.SingleShard, an.singleShardHint)
+				out.refusalSpansShards = true
 				break
 			}
 		}

@@ -184,12 +184,12 @@ func (an *analyzer) comparisonKeys(c *qualCtx, e *pg.A_Expr) []nodeKeys {
 	switch e.Kind {
 	case pg.A_Expr_Kind_AEXPR_OP, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT:
 		if k, ok := key(e.Lexpr); ok {
-			if v, ok := keyValue(e.Rexpr); ok {
+			if v, ok := an.keyValue(e.Rexpr); ok {
 				return []nodeKeys{{k, []KeyValue{v}}}
 			}
 		}
 		if k, ok := key(e.Rexpr); ok {
-			if v, ok := keyValue(e.Lexpr); ok {
+			if v, ok := an.keyValue(e.Lexpr); ok {
 				return []nodeKeys{{k, []KeyValue{v}}}
 			}
 		}
@@ -204,7 +204,7 @@ func (an *analyzer) comparisonKeys(c *qualCtx, e *pg.A_Expr) []nodeKeys {
 				if isNullConst(it) {
 					continue
 				}
-				v, ok := keyValue(it)
+				v, ok := an.keyValue(it)
 				if !ok {
 					return nil
 				}
@@ -232,7 +232,7 @@ func (an *analyzer) comparisonKeys(c *qualCtx, e *pg.A_Expr) []nodeKeys {
 				if r == nil || len(r.Args) != len(row.Args) {
 					return nil
 				}
-				v, ok := keyValue(r.Args[i])
+				v, ok := an.keyValue(r.Args[i])
 				if !ok {
 					continue cols
 				}
@@ -243,7 +243,7 @@ func (an *analyzer) comparisonKeys(c *qualCtx, e *pg.A_Expr) []nodeKeys {
 		return out
 	case pg.A_Expr_Kind_AEXPR_OP_ANY:
 		if k, ok := key(e.Lexpr); ok {
-			if vs, ok := arrayValues(e.Rexpr); ok {
+			if vs, ok := an.arrayValues(e.Rexpr); ok {
 				return []nodeKeys{{k, distinctKeys(vs)}}
 			}
 		}

@@ -9,6 +9,7 @@ import "github.com/shardproxy/shardproxy/planner"
 type fakeSchema struct {
 	tables   map[string]planner.TableConfig // by schema.name
 	columns  map[string][]string            // by schema.name
+	keyTypes map[string]string              // by schema.name; int8 when absent
 	path     []string
 	readOnly map[string]bool // schema.function
 }
@@ -16,7 +17,12 @@ type fakeSchema struct {
 var (
 	_ planner.Schema            = (*fakeSchema)(nil)
 	_ planner.ReadOnlyFunctions = (*fakeSchema)(nil)
+	_ planner.KeyTypes          = (*fakeSchema)(nil)
 )
+
+func (s *fakeSchema) KeyType(t planner.TableConfig) string {
+	return s.keyTypes[t.Schema+"."+t.Name]
+}
 
 func (s *fakeSchema) Resolve(name, schema string) (planner.TableConfig, bool) {
 	if schema != "" {
@@ -53,6 +59,7 @@ func shopSchema() *fakeSchema {
 	s := &fakeSchema{
 		tables:   map[string]planner.TableConfig{},
 		columns:  map[string][]string{},
+		keyTypes: map[string]string{"public.events": "text", "public.pgbench_accounts": "int4"},
 		path:     []string{"public"},
 		readOnly: map[string]bool{"public.price_with_tax": true},
 	}
@@ -64,5 +71,6 @@ func shopSchema() *fakeSchema {
 	s.add("public", "migrations", planner.Unsharded, "", "version", "applied_at")
 	s.add("app", "users", planner.Sharded, "id", "id", "email", "account_id")
 	s.add("public", "audit", planner.Sharded, "account_id") // columns not known
+	s.add("public", "pgbench_accounts", planner.Sharded, "aid", "aid", "bid", "abalance", "filler")
 	return s
 }

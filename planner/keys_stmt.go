@@ -22,6 +22,8 @@ type analyzer struct {
 	singleShardHint string
 	keyTable        int  // the table whose key an UPDATE assigns
 	broadcast       bool // DDL or utility: runs on every primary, whatever its tables
+	lits            *literalMap
+	top             *level // a SELECT statement's own level, for the plan builder
 }
 
 // noSchema knows no tables: everything is unsharded.
@@ -30,20 +32,31 @@ type noSchema struct{}
 func (noSchema) Resolve(string, string) (TableConfig, bool) { return TableConfig{}, false }
 func (noSchema) Columns(TableConfig) []string               { return nil }
 
-func newAnalyzer(schema Schema) *analyzer {
+func newAnalyzer(schema Schema, lits *literalMap) *analyzer {
 	if schema == nil {
 		schema = noSchema{}
 	}
-	an := &analyzer{schema: schema, out: &Analysis{}, keyTable: -1}
+	an := &analyzer{schema: schema, out: &Analysis{}, keyTable: -1, lits: lits}
 	an.rof, _ = schema.(ReadOnlyFunctions)
 	return an
 }
 
-func analyzeRaw(stmt *pg.Node, schema Schema) *Analysis {
-	an := newAnalyzer(schema)
+func analyzeRaw(stmt *pg.Node, schema Schema, lits *literalMap) *Analysis {
+	return analyzeTop(stmt, schema, lits).out
+}
+
+// analyzeTop analyzes one statement and keeps the analyzer, whose top
+// level the plan builder reads.
+func analyzeTop(stmt *pg.Node, schema Schema, lits *literalMap) *analyzer {
+	an := newAnalyzer(schema, lits)
 	an.statement(stmt)
 	an.finish()
-	return an.out
+	return an
+}
+
+// nested analyzes a statement inside this one (PREPARE, EXPLAIN, DECLARE).
+func (an *analyzer) nested(stmt *pg.Node) *Analysis {
+	return analyzeRaw(stmt, an.schema, an.lits)
 }
 
 func (an *analyzer) statement(stmt *pg.Node) {
@@ -54,7 +67,8 @@ func (an *analyzer) statement(stmt *pg.Node) {
 		if x.SelectStmt.IntoClause != nil {
 			out.Kind, out.Command = DDLStatement, "SELECT INTO"
 		}
-		an.selectInto(topLevel(), x.SelectStmt)
+		an.top = topLevel()
+		an.selectInto(an.top, x.SelectStmt)
 	case *pg.Node_InsertStmt:
 		out.Kind, out.Command = InsertStatement, "INSERT"
 		an.dml(topLevel(), stmt)
@@ -82,18 +96,18 @@ func (an *analyzer) statement(stmt *pg.Node) {
 				analyze = defTrue(d.Arg)
 			}
 		}
-		out.Inner = analyzeRaw(x.ExplainStmt.Query, an.schema)
+		out.Inner = an.nested(x.ExplainStmt.Query)
 		if analyze && !out.Inner.ReadOnly {
 			an.note("EXPLAIN ANALYZE runs " + out.Inner.Command)
 		}
 	case *pg.Node_PrepareStmt:
 		out.Kind, out.Command, out.Name = UtilityStatement, "PREPARE", x.PrepareStmt.Name
-		out.Inner = analyzeRaw(x.PrepareStmt.Query, an.schema)
+		out.Inner = an.nested(x.PrepareStmt.Query)
 	case *pg.Node_ExecuteStmt:
 		out.Kind, out.Command, out.Name = UtilityStatement, "EXECUTE", x.ExecuteStmt.Name
 		for _, p := range x.ExecuteStmt.Params {
 			var arg *KeyValue
-			if v, ok := keyValue(p); ok {
+			if v, ok := an.keyValue(p); ok {
 				arg = &v
 			}
 			out.Args = append(out.Args, arg)
@@ -107,7 +121,7 @@ func (an *analyzer) statement(stmt *pg.Node) {
 		}
 	case *pg.Node_DeclareCursorStmt:
 		out.Kind, out.Command, out.Name = UtilityStatement, "DECLARE CURSOR", x.DeclareCursorStmt.Portalname
-		out.Inner = analyzeRaw(x.DeclareCursorStmt.Query, an.schema)
+		out.Inner = an.nested(x.DeclareCursorStmt.Query)
 		if !out.Inner.ReadOnly {
 			an.note(out.Inner.SideEffect)
 		}
@@ -151,9 +165,15 @@ func defTrue(arg *pg.Node) bool {
 			return s != "false" && s != "off" && s != "0" && s != "no"
 		}
 	}
+	if b := arg.GetBoolean(); b != nil {
+		return b.Boolval
+	}
+	if i := arg.GetInteger(); i != nil {
+		return i.Ival != 0
+	}
 	if s := strVal(arg); s != "" {
 		s = strings.ToLower(s)
-		return s != "false" && s != "off" && s != "no"
+		return s != "false" && s != "off" && s != "no" && s != "0"
 	}
 	return true
 }

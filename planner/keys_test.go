@@ -43,7 +43,10 @@ func TestKeyValues(t *testing.T) {
 		{"SELECT * FROM accounts WHERE id = ANY('{ 1 , 2 ,1}'::bigint[])", []planner.KeyValue{quoted("1", "int8"), quoted("2", "int8")}},
 		{`SELECT * FROM events WHERE tenant = ANY('{"x\\y", "NULL", NULL}')`, []planner.KeyValue{quoted(`x\y`, ""), quoted("NULL", "")}},
 		{"SELECT * FROM events WHERE tenant = ANY(ARRAY['a', $1])", []planner.KeyValue{quoted("a", ""), {Param: 1}}},
-		{"SELECT * FROM accounts WHERE id IN (3, 1, 3)", []planner.KeyValue{lit("3"), lit("1")}},
+		// Two literals are two keys even when equal: a statement with the
+		// same normalized text may have two different values there.
+		{"SELECT * FROM accounts WHERE id IN (3, 1, 3)", []planner.KeyValue{lit("3"), lit("1"), lit("3")}},
+		{"SELECT * FROM accounts WHERE id IN ($1, 1, $1)", []planner.KeyValue{{Param: 1}, lit("1")}},
 		{"SELECT * FROM events WHERE tenant = 'it''s'", []planner.KeyValue{quoted("it's", "")}},
 		// Not usable: every shard.
 		{"SELECT * FROM accounts WHERE id = ANY('{}')", nil},
@@ -67,11 +70,24 @@ func TestKeyValues(t *testing.T) {
 			if len(a.Tables) == 0 {
 				t.Fatal("no tables")
 			}
-			if got := a.Tables[0].Keys; !reflect.DeepEqual(got, tc.want) {
+			if got := withoutLits(a.Tables[0].Keys); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("keys = %#v, want %#v", got, tc.want)
 			}
 		})
 	}
+}
+
+// withoutLits drops the literal positions (TestKeyValueLits checks them).
+func withoutLits(vs []planner.KeyValue) []planner.KeyValue {
+	if vs == nil {
+		return nil
+	}
+	out := make([]planner.KeyValue, len(vs))
+	for i, v := range vs {
+		v.Lit, v.Negate = 0, false
+		out[i] = v
+	}
+	return out
 }
 
 func TestKeyValueString(t *testing.T) {
@@ -284,7 +300,7 @@ func TestRowsAndKeyUpdate(t *testing.T) {
 	schema := shopSchema()
 	a := mustAnalyze(t, "INSERT INTO orders (amount, account_id) VALUES (1, $1), (2, '7'), (3, 5::int8)", schema)
 	want := []planner.KeyValue{{Param: 1}, {Literal: "7", Quoted: true}, {Literal: "5", Cast: "int8"}}
-	if !reflect.DeepEqual(a.Rows, want) {
+	if !reflect.DeepEqual(withoutLits(a.Rows), want) {
 		t.Errorf("Rows = %#v, want %#v", a.Rows, want)
 	}
 	if a.Refusal != nil || a.Tables[0].Write != true {

@@ -32,27 +32,45 @@ func isEqualsOp(names []*pg.Node) bool {
 
 // keyValue returns the value of a constant, a parameter or a cast of one.
 // NULL is not a value: key = NULL matches no row.
-func keyValue(n *pg.Node) (KeyValue, bool) {
+func (an *analyzer) keyValue(n *pg.Node) (KeyValue, bool) {
 	if tc := n.GetTypeCast(); tc != nil {
 		tn := tc.GetTypeName()
 		if tn == nil || len(tn.ArrayBounds) > 0 || tn.Setof || tn.PctType {
 			return KeyValue{}, false
 		}
-		v, ok := plainValue(tc.Arg)
+		v, ok := an.plainValue(tc.Arg)
 		v.Cast = typeName(tn)
 		return v, ok
 	}
-	return plainValue(n)
+	return an.plainValue(n)
 }
 
-func plainValue(n *pg.Node) (KeyValue, bool) {
+func (an *analyzer) plainValue(n *pg.Node) (KeyValue, bool) {
 	switch x := n.GetNode().(type) {
 	case *pg.Node_AConst:
-		return constValue(x.AConst)
+		v, ok := constValue(x.AConst)
+		if ok {
+			an.bindLiteral(&v, x.AConst)
+		}
+		return v, ok
 	case *pg.Node_ParamRef:
 		return KeyValue{Param: int(x.ParamRef.Number)}, x.ParamRef.Number > 0
 	}
 	return KeyValue{}, false
+}
+
+// bindLiteral records which literal of the statement the constant was
+// written as. A constant it cannot place makes the analysis literalBound.
+func (an *analyzer) bindLiteral(v *KeyValue, c *pg.A_Const) {
+	if _, ok := c.Val.(*pg.A_Const_Boolval); ok {
+		return // TRUE and FALSE are keywords, part of the normalized text
+	}
+	lit, negate, ok := an.lits.lookup(int(c.Location))
+	if !ok {
+		an.out.literalBound = true
+		return
+	}
+	v.Lit, v.Negate = lit, negate
 }
 
 func constValue(c *pg.A_Const) (KeyValue, bool) {
@@ -105,7 +123,7 @@ func typeName(tn *pg.TypeName) string {
 // parameter (one array-valued KeyValue), an array literal '{1,2}' or an
 // ARRAY[...] constructor of constants and parameters, each possibly cast
 // to a one-dimensional array type.
-func arrayValues(n *pg.Node) ([]KeyValue, bool) {
+func (an *analyzer) arrayValues(n *pg.Node) ([]KeyValue, bool) {
 	cast := ""
 	if tc := n.GetTypeCast(); tc != nil {
 		tn := tc.GetTypeName()
@@ -130,6 +148,9 @@ func arrayValues(n *pg.Node) ([]KeyValue, bool) {
 		if !ok || len(elems) == 0 {
 			return nil, false
 		}
+		// How many keys there are depends on the literal's value: a plan
+		// with them serves only this text.
+		an.out.literalBound = true
 		out := make([]KeyValue, len(elems))
 		for i, e := range elems {
 			out[i] = KeyValue{Literal: e, Quoted: true, Cast: cast}
@@ -141,7 +162,7 @@ func arrayValues(n *pg.Node) ([]KeyValue, bool) {
 			if isNullConst(e) {
 				continue // never equal to a key
 			}
-			v, ok := keyValue(e)
+			v, ok := an.keyValue(e)
 			if !ok {
 				return nil, false
 			}

@@ -16,6 +16,20 @@ package planner
 // has the same columns as its input, except Project, which keeps the
 // visible ones in order. So a column index means the same column from the
 // Route up to the Project.
+//
+// Shapes Build produces (testdata/plans.json has each):
+//
+//   - one Route: a statement one target answers whole (a key's shard, the
+//     first shard, any shard for reference reads, every shard for writes,
+//     DDL and scatter reads whose rows need no merging);
+//   - a scatter read: Route (rewritten SQL, every shard or several keys)
+//     -> MergeSort -> Distinct -> Limit -> Project, each only when needed;
+//   - a merged aggregate: Route -> Aggregate -> Filter (HAVING) -> Sort ->
+//     Limit -> Project;
+//   - InsertSplit for a multi-row INSERT, CopyIn for COPY FROM STDIN into a
+//     sharded or reference table, CopyOut over a Route for COPY TO STDOUT
+//     of rows from several shards;
+//   - Refuse.
 
 import (
 	"strconv"
@@ -38,6 +52,53 @@ type Plan struct {
 	// Explain: the statement was EXPLAIN (ROUTE) <statement>; Root is the
 	// inner statement's plan, which the router shows instead of running.
 	Explain bool
+	// TargetHint is the value of a /* target: ... */ hint comment
+	// (primary, replica or any), "" without one: where the router sends a
+	// read among a shard's servers.
+	TargetHint string
+	// Inner is, for PREPARE, the plan of the prepared statement: EXECUTE
+	// runs it with EXECUTE's arguments (Analysis.Args) as its parameters.
+	Inner *Plan
+	// Statements holds the analysis of each statement of a query string
+	// with several (Analysis is then their combination, of kind
+	// MultiStatement); nil for one statement.
+	Statements []*Analysis
+
+	// source is the text the plan was built from: a plan that is not
+	// Rebindable serves only that text.
+	source string
+	// valueDependent: a decision depended on literal values (an INSERT's
+	// rows all having one key value).
+	valueDependent bool
+	// shardSensitive: built for a map of one shard (no merges, nothing
+	// refused for needing several shards); rebuilt when the map grows.
+	shardSensitive bool
+	// hinted: a /* shard: ... */ comment chose the target; a session's
+	// shard setting does not override it.
+	hinted bool
+	// spansShards: the plan is a refusal only because the statement needs
+	// several shards, which a shard hint answers.
+	spansShards bool
+}
+
+// Lines describes the plan for EXPLAIN (ROUTE) and golden files: the
+// plan-wide facts, then the tree.
+func (p *Plan) Lines() []string {
+	var out []string
+	if p.Explain {
+		out = append(out, "Explain (route)")
+	}
+	if p.TargetHint != "" {
+		out = append(out, "Target hint "+p.TargetHint)
+	}
+	out = append(out, Describe(p.Root)...)
+	if p.Inner != nil {
+		out = append(out, "Prepared:")
+		for _, l := range p.Inner.Lines() {
+			out = append(out, "  "+l)
+		}
+	}
+	return out
 }
 
 // Primitive is one node of a plan tree.
@@ -104,8 +165,21 @@ type Route struct {
 	// on more than one shard, commits it with two-phase commit).
 	Write bool
 	// Ordered: DDL; run on one shard after another in map order, each
-	// under a lock timeout, never in parallel.
+	// under a lock timeout, never in parallel. Ordered without Write is a
+	// statement that cannot run inside a transaction block (VACUUM, CREATE
+	// INDEX CONCURRENTLY, CREATE DATABASE): each primary in turn, outside
+	// two-phase commit.
 	Ordered bool
+	// NewKey is the new value of an UPDATE (or ON CONFLICT DO UPDATE) that
+	// assigns the key column (Analysis.KeyUpdate, Analysis.NewKey): the
+	// router runs it only when NewKey's owner is the owner of Keys (one
+	// shard), and answers 0A000 otherwise.
+	NewKey *KeyValue
+	// Visible is how many columns the client sees, when the planner added
+	// hidden ones (0 otherwise): a RowDescription with other than
+	// Visible+Hidden columns means the catalog the plan was built with is
+	// stale, and the router answers with an error rather than guess.
+	Visible int
 }
 
 func (*Route) Inputs() []Primitive { return nil }
@@ -132,6 +206,14 @@ func (r *Route) Describe() string {
 	}
 	if r.Ordered {
 		b.WriteString(", ordered")
+	}
+	if r.NewKey != nil {
+		b.WriteString(", new key ")
+		b.WriteString(r.NewKey.String())
+	}
+	if r.Visible > 0 {
+		b.WriteString(", visible columns ")
+		b.WriteString(strconv.Itoa(r.Visible))
 	}
 	if r.Hidden > 0 {
 		b.WriteString(", hidden columns ")
@@ -407,6 +489,114 @@ func (i *InsertSplit) Describe() string {
 		b.WriteString(")")
 	}
 	return b.String()
+}
+
+// CopyIn runs COPY table FROM STDIN into a sharded table, splitting the
+// client's data rows by the key column's value, or into a reference table,
+// sending every row to every shard. The router sends SQL (the client's
+// text when "") to each shard that gets rows (every shard for a reference
+// table), then the rows, a header line (Header) first on each; with more
+// than one shard it is a distributed write (two-phase commit). Format and
+// options are as PostgreSQL applies them, with its defaults filled in.
+type CopyIn struct {
+	// Table is the table as the statement names it (schema-qualified when
+	// it is); Columns the column list, nil for every column in table order.
+	Table   string
+	Columns []string
+	// Key is the key column, KeyColumn its 0-based position among a data
+	// row's fields, KeyType its type; "", -1 and "" for a reference table.
+	Key       string
+	KeyColumn int
+	KeyType   string
+	// Broadcast: a reference table, every row goes to every shard.
+	Broadcast bool
+	// Format is text, csv or binary (binary rows carry the key in
+	// PostgreSQL's binary form of KeyType).
+	Format string
+	// Delimiter and Null: the field separator and the null string (text
+	// and csv); Quote and Escape: csv only.
+	Delimiter, Null, Quote, Escape string
+	// Header: the first line is a header (csv and text), sent to each
+	// shard; HeaderMatch: it must match the column names (HEADER MATCH),
+	// which each shard checks.
+	Header, HeaderMatch bool
+	// Encoding is the ENCODING option, "" for the client encoding.
+	Encoding string
+	SQL      string
+}
+
+func (*CopyIn) Inputs() []Primitive { return nil }
+func (c *CopyIn) Describe() string {
+	var b strings.Builder
+	b.WriteString("CopyIn ")
+	b.WriteString(c.Table)
+	if c.Columns != nil {
+		b.WriteString(" (")
+		b.WriteString(strings.Join(c.Columns, ", "))
+		b.WriteString(")")
+	}
+	if c.Broadcast {
+		b.WriteString(" to every shard")
+	} else {
+		b.WriteString(" split by ")
+		b.WriteString(c.Key)
+		b.WriteString(" (field ")
+		b.WriteString(strconv.Itoa(c.KeyColumn))
+		if c.KeyType != "" {
+			b.WriteString(", ")
+			b.WriteString(c.KeyType)
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(", format ")
+	b.WriteString(c.Format)
+	if c.Format != "binary" {
+		b.WriteString(", delimiter ")
+		b.WriteString(strconv.Quote(c.Delimiter))
+		b.WriteString(", null ")
+		b.WriteString(strconv.Quote(c.Null))
+	}
+	if c.Format == "csv" {
+		b.WriteString(", quote ")
+		b.WriteString(strconv.Quote(c.Quote))
+		b.WriteString(", escape ")
+		b.WriteString(strconv.Quote(c.Escape))
+	}
+	switch {
+	case c.HeaderMatch:
+		b.WriteString(", header match")
+	case c.Header:
+		b.WriteString(", header")
+	}
+	if c.Encoding != "" {
+		b.WriteString(", encoding ")
+		b.WriteString(c.Encoding)
+	}
+	if c.SQL != "" {
+		b.WriteString(": ")
+		b.WriteString(c.SQL)
+	}
+	return b.String()
+}
+
+// CopyOut answers COPY ... TO STDOUT with rows from several shards: the
+// router runs its input Route (the client's COPY on each shard) and sends
+// the client one CopyOutResponse, every shard's data rows in shard order
+// (no ordering promise, like COPY itself), and one CopyDone. A header line
+// (Header) and the binary format's header and trailer appear once.
+type CopyOut struct {
+	Input  Primitive
+	Format string // text, csv or binary
+	Header bool
+}
+
+func (c *CopyOut) Inputs() []Primitive { return []Primitive{c.Input} }
+func (c *CopyOut) Describe() string {
+	s := "CopyOut concatenate, format " + c.Format
+	if c.Header {
+		s += ", header"
+	}
+	return s
 }
 
 // Refuse answers the client with an error instead of running anything.

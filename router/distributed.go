@@ -136,6 +136,15 @@ func (s *session) runDistributed(ctx context.Context, plan *planner.Plan, lits [
 			return nil, err
 		}
 	}
+	if plan.Analysis != nil && plan.Analysis.Kind == planner.DDLStatement {
+		// Statements prepared before the change are re-prepared, and the
+		// catalog is read again, once the change is visible.
+		if inBlock {
+			s.schemaChanged = true
+		} else {
+			s.r.schemaEpoch.Add(1)
+		}
+	}
 	if inBlock {
 		if s.wrote == nil {
 			s.wrote = map[string]bool{}

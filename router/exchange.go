@@ -10,6 +10,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -62,14 +63,11 @@ func encodeShardStatement(buf []byte, st *shardStatement) ([]byte, error) {
 
 // simpleQueryFrame is a Query message.
 func simpleQueryFrame(buf []byte, sql string) []byte {
+	start := len(buf)
 	buf = append(buf, 'Q', 0, 0, 0, 0)
 	buf = append(buf, sql...)
 	buf = append(buf, 0)
-	n := len(sql) + 5
-	buf[len(buf)-n-4] = byte(n >> 24)
-	buf[len(buf)-n-3] = byte(n >> 16)
-	buf[len(buf)-n-2] = byte(n >> 8)
-	buf[len(buf)-n-1] = byte(n)
+	binary.BigEndian.PutUint32(buf[start+1:], uint32(len(buf)-start-1))
 	return buf
 }
 

@@ -5,36 +5,86 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/shardproxy/shardproxy/merge"
 	"github.com/shardproxy/shardproxy/pgerror"
 	"github.com/shardproxy/shardproxy/planner"
+	"github.com/shardproxy/shardproxy/twopc"
 )
-
-// Placeholders while the merge and two-phase-commit packages land.
 
 type mergedRows struct {
 	fields []pgproto3.FieldDescription
 	rows   [][][]byte
 }
 
+// mergeRows evaluates the plan's merge primitives over the shards' rows.
 func mergeRows(root planner.Primitive, answers []shardAnswer, params *boundParams) (*mergedRows, error) {
-	return nil, pgerror.New(pgerror.FeatureNotSupported, "multi-shard merges are not built yet")
+	shards := make([]merge.Rows, len(answers))
+	for i, a := range answers {
+		shards[i] = merge.Rows{Fields: a.fields, Values: a.rows}
+	}
+	ps := make([]merge.Param, len(params.values))
+	for i, v := range params.values {
+		ps[i] = merge.Param{Value: v, Format: params.format(i), OID: params.oid(i)}
+	}
+	out, err := merge.Run(root, shards, ps)
+	if err != nil {
+		return nil, err
+	}
+	return &mergedRows{fields: out.Fields, rows: out.Values}, nil
 }
 
+// participant is a shard connection in a two-phase commit.
+type participant struct {
+	id string
+	sc *serverConn
+}
+
+var _ twopc.Participant = participant{}
+
+func (p participant) Name() string { return p.id }
+
+func (p participant) Exec(ctx context.Context, sql string) (string, error) {
+	if err := p.sc.WriteRaw(simpleQueryFrame(nil, sql)); err != nil {
+		return "", &serverLostError{err: err}
+	}
+	if err := p.sc.Flush(); err != nil {
+		return "", &serverLostError{err: err}
+	}
+	var ans shardAnswer
+	if err := readAnswer(p.sc, &ans); err != nil {
+		return "", err
+	}
+	if ans.err != nil {
+		return ans.tag, ans.err
+	}
+	return ans.tag, nil
+}
+
+// commitShards commits the proxy's own transaction on several shards.
 func (s *session) commitShards(ctx context.Context, conns []*serverConn, stmts []*shardStatement) error {
-	for _, sc := range conns {
-		_ = execSimple(sc, "ROLLBACK")
+	ids := make([]string, len(stmts))
+	for i, st := range stmts {
+		ids[i] = st.shard
 	}
+	err := s.twoPhaseCommit(ctx, conns, ids)
 	s.releaseServer()
-	return pgerror.New(pgerror.FeatureNotSupported, "multi-shard writes are not built yet")
+	return err
 }
 
+// twoPhaseCommit commits the open transactions on conns with PREPARE
+// TRANSACTION, a durable decision and COMMIT PREPARED.
 func (s *session) twoPhaseCommit(ctx context.Context, conns []*serverConn, ids []string) error {
-	for _, sc := range conns {
-		_ = execSimple(sc, "ROLLBACK")
+	co := s.r.cfg.Coordinator
+	if co == nil {
+		for _, sc := range conns {
+			_ = execSimple(sc, "ROLLBACK")
+		}
+		return pgerror.New(pgerror.FeatureNotSupported, "a write on several shards needs two-phase commit, which this node was started without").
+			WithHint("give the node a data_dir for its commit decisions")
 	}
-	return pgerror.New(pgerror.FeatureNotSupported, "multi-shard commits are not built yet")
-}
-
-func (s *session) buildPlan(ctx context.Context, sql string) (*planner.Plan, []planner.Literal, error) {
-	return &planner.Plan{Root: &planner.Route{Target: planner.TargetFirst}}, nil, nil
+	ps := make([]twopc.Participant, len(conns))
+	for i, sc := range conns {
+		ps[i] = participant{id: ids[i], sc: sc}
+	}
+	return co.Commit(ctx, co.NewGID(), ps)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/metadata"
+	"github.com/shardproxy/shardproxy/twopc"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -61,8 +62,10 @@ type Config struct {
 	// Backend maps a client user name to the credentials used on backends.
 	Backend func(user string) (Credentials, bool)
 	Map     *metadata.Map
-	Hooks   Hooks
-	Logger  *slog.Logger
+	// Coordinator commits writes that span shards (two-phase commit).
+	Coordinator *twopc.Coordinator
+	Hooks       Hooks
+	Logger      *slog.Logger
 }
 
 // Validate checks the configuration and fills defaults.
@@ -91,6 +94,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Map == nil || len(c.Map.Shards) == 0 {
 		return errors.New("router: the shard map has no shards")
+	}
+	if c.Mode == PoolSession && (len(c.Map.Shards) > 1 || len(c.Map.Tables) > 0) {
+		return errors.New("router: session pooling routes to one shard only; with several shards or configured tables use pool.mode: transaction")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -240,12 +246,15 @@ func (r *Router) Cancel(ctx context.Context, pid, secret uint32) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.server == nil || !s.busy {
+	if !s.busy {
 		return
 	}
-	if err := s.server.Cancel(ctx); err != nil {
-		r.log.Warn("forwarding cancel request failed", "server", s.server.Addr, "err", err)
-		return
+	// A statement running on several shards is cancelled on each.
+	for _, sc := range s.participants() {
+		if err := sc.Cancel(ctx); err != nil {
+			r.log.Warn("forwarding cancel request failed", "server", sc.Addr, "err", err)
+			continue
+		}
+		forwarded = true
 	}
-	forwarded = true
 }

@@ -84,6 +84,7 @@ type schemaView struct {
 	m          *metadata.Map
 	snap       *catalog.Snapshot
 	searchPath []string
+	rawPath    string
 	user       string
 }
 

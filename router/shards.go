@@ -39,14 +39,7 @@ func (s *session) shardPool(id string) (*pool, error) {
 // if the session has none there. Answers still owed by the current
 // connection are relayed first, so the client sees them in order.
 func (s *session) useShard(ctx context.Context, id string) error {
-	if id == s.shardID && (s.server != nil || len(s.parked) == 0) {
-		if s.pool == nil {
-			p, err := s.shardPool(id)
-			if err != nil {
-				return err
-			}
-			s.pool = p
-		}
+	if id == s.shardID && s.server != nil {
 		return nil
 	}
 	p, err := s.shardPool(id)

@@ -25,7 +25,11 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			log := cfg.Logger(os.Stderr)
-			n, err := node.New(cfg, node.Options{Logger: log})
+			hooks, err := faultHooks()
+			if err != nil {
+				return err
+			}
+			n, err := node.New(cfg, node.Options{Logger: log, TwoPhaseHooks: hooks})
 			if err != nil {
 				return err
 			}

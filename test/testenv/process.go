@@ -62,6 +62,12 @@ type Proxy struct {
 	proc     *Process
 }
 
+// Exited reports whether the proxy process has ended.
+func (p *Proxy) Exited() bool {
+	exited, _ := p.proc.Exited()
+	return exited
+}
+
 // Log is everything the proxy has written to stderr so far.
 func (p *Proxy) Log() string { return p.proc.Stderr() }
 
@@ -77,18 +83,40 @@ func (p *Proxy) LogTail(n int) string { return p.proc.StderrTail(n) }
 // SIGKILL; a proxy that exited on its own before then fails the test.
 func ServeBinary(tb testing.TB, bin, yaml string) *Proxy {
 	tb.Helper()
+	return ServeBinaryWith(tb, bin, yaml, ServeOptions{})
+}
+
+// ServeOptions adjust ServeBinaryWith.
+type ServeOptions struct {
+	// DataDir is kept across restarts when set (default: a new one).
+	DataDir string
+	// Env adds SHARDPROXY_* variables (fault injection).
+	Env []string
+	// MayExit: the test expects the proxy to die (a crash test); its
+	// exit is not an error.
+	MayExit bool
+}
+
+// ServeBinaryWith is ServeBinary with options.
+func ServeBinaryWith(tb testing.TB, bin, yaml string, opts ServeOptions) *Proxy {
+	tb.Helper()
 	dir := tb.TempDir()
+	dataDir := opts.DataDir
+	if dataDir == "" {
+		dataDir = filepath.Join(dir, "data")
+	}
 	env := []string{}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "SHARDPROXY_") {
 			env = append(env, kv)
 		}
 	}
+	env = append(env, opts.Env...)
 	for attempt := 1; ; attempt++ {
 		p := &Proxy{Addr: freeAddr(tb), HTTPAddr: freeAddr(tb)}
 		cfgFile := filepath.Join(dir, fmt.Sprintf("shardproxy-%d.yaml", attempt))
 		full := fmt.Sprintf("listen: %s\nhttp_listen: %s\ndata_dir: %s\n%s",
-			p.Addr, p.HTTPAddr, filepath.Join(dir, "data"), yaml)
+			p.Addr, p.HTTPAddr, dataDir, yaml)
 		if err := os.WriteFile(cfgFile, []byte(full), 0o600); err != nil {
 			tb.Fatal(err)
 		}
@@ -99,7 +127,7 @@ func ServeBinary(tb testing.TB, bin, yaml string) *Proxy {
 		if err == nil {
 			tb.Cleanup(func() {
 				// Runs before StartProcess's cleanup stops the process.
-				if exited, err := p.proc.Exited(); exited {
+				if exited, err := p.proc.Exited(); exited && !opts.MayExit {
 					tb.Errorf("shardproxy exited during the test: %v\n%s", err, p.LogTail(4000))
 				}
 			})

@@ -1,0 +1,54 @@
+package router
+
+// Planning a statement for this session: the map, the catalog of the
+// client's database and the session's search_path and shard hint go in,
+// a plan (and the statement's literals, which cached plans re-bind) comes
+// out.
+
+import (
+	"context"
+
+	"github.com/shardproxy/shardproxy/catalog"
+	"github.com/shardproxy/shardproxy/planner"
+)
+
+// defaultSearchPath is PostgreSQL's default search_path.
+const defaultSearchPath = `"$user", public`
+
+// schemaViewFor returns the schema the session plans against.
+func (s *session) schemaViewFor(ctx context.Context) (*schemaView, error) {
+	snap, err := s.r.catalogSnapshot(ctx, s.c.Database, s.cred)
+	if err != nil {
+		return nil, err
+	}
+	sp := s.settings["search_path"]
+	if sp == "" {
+		sp = defaultSearchPath
+	}
+	path, err := catalog.ParseSearchPath(sp)
+	if err != nil {
+		path = []string{"$user", "public"}
+	}
+	v := s.view
+	if v == nil || v.snap != snap || v.m != s.r.Map() || v.rawPath != sp {
+		v = &schemaView{m: s.r.Map(), snap: snap, searchPath: path, rawPath: sp, user: s.cred.User}
+		s.view = v
+	}
+	return v, nil
+}
+
+func (s *session) buildPlan(ctx context.Context, sql string) (*planner.Plan, []planner.Literal, error) {
+	v, err := s.schemaViewFor(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	bc := planner.BuildContext{Schema: v, Shards: len(v.m.Shards), SessionShard: s.settings[shardHintSetting]}
+	plan, err := planner.Build(sql, bc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return plan, nil, nil
+}
+
+// shardHintSetting routes every statement of a session to one shard.
+const shardHintSetting = "shardproxy.shard"

@@ -1,0 +1,293 @@
+package twopc
+
+// The coordinator runs one distributed commit for the router: PREPARE on
+// every participant, the durable decision, COMMIT PREPARED. It knows
+// nothing of connections beyond Participant, so the router's server
+// connections, a pgx connection in a test and a fake all drive it alike.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shardproxy/shardproxy/pgerror"
+)
+
+// Participant is one shard's connection inside the distributed
+// transaction. Exec runs one simple-protocol statement and returns its
+// command tag: PostgreSQL answers PREPARE TRANSACTION in a failed (or no)
+// transaction with the tag ROLLBACK and no error, so the tag matters.
+type Participant interface {
+	Name() string // the shard id, for errors and logs
+	Exec(ctx context.Context, sql string) (tag string, err error)
+}
+
+// Hooks let tests stop the protocol at its crash points. Each runs on the
+// committing goroutine; a hook that kills the process simulates a crash
+// exactly there.
+type Hooks struct {
+	AfterPrepare  func(gid string) // every participant prepared, no decision yet
+	AfterDecision func(gid string) // decision durable, nothing committed yet
+}
+
+// Config configures a Coordinator.
+type Config struct {
+	NodeID string      // this node; embedded in every gid (see NewGID)
+	Log    DecisionLog // where decisions go
+	Logger *slog.Logger
+	Hooks  Hooks
+	// ResolveTimeout bounds the second phase (COMMIT PREPARED, or the
+	// rollbacks after a failed PREPARE), which runs even when the
+	// caller's context is cancelled: once started it must not be cut
+	// short by the client going away. Default 30s.
+	ResolveTimeout time.Duration
+}
+
+// Validate reports configuration errors.
+func (c Config) Validate() error {
+	if err := CheckNodeID(c.NodeID); err != nil {
+		return err
+	}
+	if c.Log == nil {
+		return errors.New("twopc: Config.Log is nil")
+	}
+	if c.ResolveTimeout < 0 {
+		return errors.New("twopc: Config.ResolveTimeout is negative")
+	}
+	return nil
+}
+
+// ErrRolledBack is wrapped by Commit's error when a participant's
+// transaction had already failed, so PREPARE TRANSACTION rolled it back.
+// PostgreSQL answers COMMIT of a failed transaction with the tag ROLLBACK
+// and no error; the router does the same.
+var ErrRolledBack = errors.New("twopc: the transaction had failed on a participant and was rolled back")
+
+// ErrInDoubt is wrapped by Commit's error when the decision could not be
+// recorded and it is not known whether it was: every participant stays
+// prepared and recovery settles the outcome. The error is also a
+// *pgerror.Error with SQLSTATE 08007 (transaction_resolution_unknown).
+var ErrInDoubt = errors.New("twopc: commit outcome unknown")
+
+// transactionResolutionUnknown is PostgreSQL's 08007.
+const transactionResolutionUnknown pgerror.Code = "08007"
+
+// Coordinator commits distributed transactions and remembers which ones it
+// is committing right now, so that recovery in the same process leaves
+// them alone. Safe for concurrent use.
+type Coordinator struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	inFlight map[string]struct{}
+}
+
+// NewCoordinator returns a coordinator for cfg.
+func NewCoordinator(cfg Config) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ResolveTimeout == 0 {
+		cfg.ResolveTimeout = 30 * time.Second
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Coordinator{cfg: cfg, log: logger, inFlight: make(map[string]struct{})}, nil
+}
+
+// NewGID returns a fresh gid of this node.
+func (c *Coordinator) NewGID() string { return NewGID(c.cfg.NodeID) }
+
+// InFlight reports whether this coordinator is committing gid right now.
+func (c *Coordinator) InFlight(gid string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.inFlight[gid]
+	return ok
+}
+
+// Commit commits the transaction open on every participant. Each must be
+// inside a transaction block (BEGIN ... with the statements done) on a
+// connection nobody else uses until Commit returns.
+//
+//   - PREPARE TRANSACTION runs on each participant in the given order. If
+//     one fails, those already prepared get ROLLBACK PREPARED, the rest
+//     ROLLBACK, and the error wraps the participant's own (a
+//     *pgconn.PgError from pgx passes through for errors.As), or
+//     ErrRolledBack if its transaction had already failed.
+//   - The COMMIT decision is recorded. If that fails the transaction is
+//     rolled back when the log says the decision was certainly not
+//     recorded, and otherwise left prepared for recovery (ErrInDoubt).
+//   - COMMIT PREPARED runs on each participant, even if ctx is cancelled
+//     (bounded by Config.ResolveTimeout). A failure there is logged, not
+//     returned: the transaction is committed, and recovery finishes it.
+//
+// One participant needs no decision: a plain COMMIT is sent instead.
+func (c *Coordinator) Commit(ctx context.Context, gid string, ps []Participant) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	if node, _, ok := ParseGID(gid); !ok || node != c.cfg.NodeID {
+		// Recovery finds only this node's gids; anything else would be
+		// left prepared forever after a crash.
+		return fmt.Errorf("twopc: gid %q was not made by NewGID for node %q", gid, c.cfg.NodeID)
+	}
+	if err := c.begin(gid); err != nil {
+		return err
+	}
+	defer c.end(gid)
+
+	if len(ps) == 1 {
+		return c.commitOne(ctx, ps[0])
+	}
+
+	prepare := prepareSQL(gid)
+	for i, p := range ps {
+		tag, err := p.Exec(ctx, prepare)
+		if err == nil && tag != "PREPARE TRANSACTION" {
+			err = tagError(tag)
+		}
+		if err != nil {
+			c.abort(ctx, gid, ps, i, err)
+			return fmt.Errorf("twopc: PREPARE TRANSACTION on shard %s: %w", p.Name(), err)
+		}
+	}
+	if h := c.cfg.Hooks.AfterPrepare; h != nil {
+		h(gid)
+	}
+
+	if err := ctx.Err(); err != nil {
+		c.abort(ctx, gid, ps, len(ps), nil)
+		return fmt.Errorf("twopc: before the commit decision: %w", err)
+	}
+	if err := c.cfg.Log.Commit(ctx, gid); err != nil {
+		if errors.Is(err, ErrNotRecorded) {
+			c.abort(ctx, gid, ps, len(ps), nil)
+			return fmt.Errorf("twopc: recording the commit decision: %w", err)
+		}
+		c.log.Error("twopc: commit decision in doubt; the transaction stays prepared until recovery settles it",
+			"gid", gid, "err", err)
+		return pgerror.Wrap(fmt.Errorf("%w: recording the decision for %s: %w", ErrInDoubt, gid, err),
+			transactionResolutionUnknown,
+			"could not record the commit decision of a distributed transaction; it will be committed or rolled back by recovery")
+	}
+	if h := c.cfg.Hooks.AfterDecision; h != nil {
+		h(gid)
+	}
+
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ResolveTimeout)
+	defer cancel()
+	commit := commitSQL(gid)
+	complete := true
+	for _, p := range ps {
+		tag, err := p.Exec(rctx, commit)
+		if err == nil && tag != "COMMIT PREPARED" {
+			err = tagError(tag)
+		}
+		if err != nil {
+			complete = false
+			c.log.Warn("twopc: COMMIT PREPARED failed after the commit decision; recovery will finish it",
+				"gid", gid, "shard", p.Name(), "err", err)
+		}
+	}
+	if complete {
+		if err := c.cfg.Log.Done(rctx, gid); err != nil {
+			c.log.Warn("twopc: marking a decision done failed; recovery will retry", "gid", gid, "err", err)
+		}
+	}
+	return nil
+}
+
+// commitOne commits a transaction with a single participant: with nobody
+// to agree with, a plain COMMIT is atomic on its own.
+func (c *Coordinator) commitOne(ctx context.Context, p Participant) error {
+	tag, err := p.Exec(ctx, "COMMIT")
+	if err == nil && tag != "COMMIT" {
+		err = tagError(tag)
+	}
+	if err != nil {
+		return fmt.Errorf("twopc: COMMIT on shard %s: %w", p.Name(), err)
+	}
+	return nil
+}
+
+// abort undoes a transaction whose decision was not recorded: ROLLBACK
+// PREPARED on ps[:failed] (prepared), ROLLBACK on ps[failed+1:] (still
+// open) and on ps[failed] when its PREPARE failed with a server error,
+// which may leave the transaction block open and aborted. Without a
+// server error the state of ps[failed] is unknown (the connection broke):
+// if it did prepare, recovery rolls it back, since no decision exists.
+func (c *Coordinator) abort(ctx context.Context, gid string, ps []Participant, failed int, cause error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ResolveTimeout)
+	defer cancel()
+	rollbackPrepared := rollbackSQL(gid)
+	for i, p := range ps {
+		var sql string
+		switch {
+		case i < failed:
+			sql = rollbackPrepared
+		case i > failed:
+			sql = "ROLLBACK"
+		case hasSQLState(cause):
+			sql = "ROLLBACK"
+		default:
+			continue
+		}
+		if _, err := p.Exec(rctx, sql); err != nil {
+			c.log.Warn("twopc: rolling back a participant failed; recovery will roll it back",
+				"gid", gid, "shard", p.Name(), "statement", sql, "err", err)
+		}
+	}
+}
+
+func (c *Coordinator) begin(gid string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.inFlight[gid]; ok {
+		return fmt.Errorf("twopc: gid %s is already being committed", gid)
+	}
+	c.inFlight[gid] = struct{}{}
+	return nil
+}
+
+func (c *Coordinator) end(gid string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.inFlight, gid)
+}
+
+// Recover resolves this node's in-doubt transactions on shards, leaving
+// alone those this coordinator is committing right now.
+func (c *Coordinator) Recover(ctx context.Context, shards []ShardAccess) (Result, error) {
+	return Recover(ctx, c.cfg.Log, c.cfg.NodeID, shards, c.InFlight)
+}
+
+func tagError(tag string) error {
+	if tag == "ROLLBACK" {
+		return ErrRolledBack
+	}
+	return fmt.Errorf("twopc: unexpected command tag %q", tag)
+}
+
+// sqlStater is what a server's error looks like (pgconn.PgError,
+// pgerror.Error), probed rather than imported.
+type sqlStater interface{ SQLState() string }
+
+func hasSQLState(err error) bool {
+	var s sqlStater
+	return errors.As(err, &s) && s.SQLState() != ""
+}
+
+func sqlState(err error) string {
+	var s sqlStater
+	if errors.As(err, &s) {
+		return s.SQLState()
+	}
+	return ""
+}

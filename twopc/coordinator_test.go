@@ -1,0 +1,279 @@
+package twopc_test
+
+// The coordinator against fake shards: every way a commit can go, and what
+// each participant was told and holds afterwards.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/shardproxy/shardproxy/pgerror"
+	"github.com/shardproxy/shardproxy/twopc"
+)
+
+func TestCommit(t *testing.T) {
+	serverErr := &pgErr{"23505", "duplicate key value violates unique constraint"}
+	type want struct {
+		err         error  // errors.Is target; nil: success
+		code        string // SQLSTATE found by errors.As, if any
+		resolved    [3][]string
+		preparedAll [3]int // prepared transactions left per shard
+		decided     bool   // decision still recorded after Commit
+	}
+	cases := []struct {
+		name  string
+		fail  [3][]failure
+		setup func(*memLog, [3]*session)
+		want  want
+	}{
+		{
+			name: "all commit",
+			want: want{resolved: [3][]string{{"commit G"}, {"commit G"}, {"commit G"}}},
+		},
+		{
+			name: "second PREPARE fails with a server error",
+			fail: [3][]failure{1: {{prefix: "PREPARE", err: serverErr}}},
+			want: want{err: serverErr, code: "23505", resolved: [3][]string{{"rollback G"}, nil, nil}},
+		},
+		{
+			name: "first PREPARE fails",
+			fail: [3][]failure{0: {{prefix: "PREPARE", err: serverErr}}},
+			want: want{err: serverErr, code: "23505"},
+		},
+		{
+			name:  "transaction had failed on the last shard",
+			setup: func(_ *memLog, s [3]*session) { s[2].txFailed = true },
+			want:  want{err: twopc.ErrRolledBack, resolved: [3][]string{{"rollback G"}, {"rollback G"}, nil}},
+		},
+		{
+			name: "connection breaks after the second PREPARE took effect",
+			fail: [3][]failure{1: {{prefix: "PREPARE", err: errBroken, lost: true}}},
+			// The second stays prepared without a decision: recovery's job.
+			want: want{err: errBroken, resolved: [3][]string{{"rollback G"}, nil, nil}, preparedAll: [3]int{0, 1, 0}},
+		},
+		{
+			name:  "decision certainly not recorded",
+			setup: func(l *memLog, _ [3]*session) { l.commitErr = twopc.ErrNotRecorded },
+			want:  want{err: twopc.ErrNotRecorded, resolved: [3][]string{{"rollback G"}, {"rollback G"}, {"rollback G"}}},
+		},
+		{
+			name: "decision in doubt",
+			setup: func(l *memLog, _ [3]*session) {
+				l.commitErr = errors.New("fsync: input/output error")
+				l.recordAnyway = true
+			},
+			want: want{err: twopc.ErrInDoubt, code: "08007", preparedAll: [3]int{1, 1, 1}, decided: true},
+		},
+		{
+			name: "COMMIT PREPARED fails after the decision",
+			fail: [3][]failure{1: {{prefix: "COMMIT PREPARED", err: errBroken}}},
+			// Committed as far as the client knows; the decision stays for
+			// recovery.
+			want: want{resolved: [3][]string{{"commit G"}, nil, {"commit G"}}, preparedAll: [3]int{0, 1, 0}, decided: true},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			log := newMemLog()
+			c := newCoordinator(t, log, twopc.Hooks{})
+			gid := c.NewGID()
+			var shards [3]*fakeShard
+			var sessions [3]*session
+			var ps []twopc.Participant
+			for i := range shards {
+				shards[i] = newShard([]string{"s1", "s2", "s3"}[i])
+				sessions[i] = shards[i].begin(tc.fail[i]...)
+				ps = append(ps, sessions[i])
+			}
+			if tc.setup != nil {
+				tc.setup(log, sessions)
+			}
+			err := c.Commit(ctx, gid, ps)
+			switch {
+			case tc.want.err == nil && err != nil:
+				t.Fatalf("Commit: %v", err)
+			case tc.want.err != nil && !errors.Is(err, tc.want.err):
+				t.Fatalf("Commit error = %v, want one wrapping %v", err, tc.want.err)
+			}
+			if tc.want.code != "" {
+				var s interface{ SQLState() string }
+				if !errors.As(err, &s) || s.SQLState() != tc.want.code {
+					t.Fatalf("Commit error %v: want SQLSTATE %s", err, tc.want.code)
+				}
+			}
+			if tc.want.code == "08007" {
+				if pe := pgerror.From(err); pe.Code != "08007" {
+					t.Fatalf("pgerror.From(%v).Code = %s", err, pe.Code)
+				}
+			}
+			for i, sh := range shards {
+				var want []string
+				for _, r := range tc.want.resolved[i] {
+					want = append(want, strings.Replace(r, "G", gid, 1))
+				}
+				if got := sh.log(); !slices.Equal(got, want) {
+					t.Errorf("shard %s resolved %q, want %q", sh.id, got, want)
+				}
+				if got := len(sh.gids()); got != tc.want.preparedAll[i] {
+					t.Errorf("shard %s holds %d prepared transactions, want %d", sh.id, got, tc.want.preparedAll[i])
+				}
+				if sessions[i].inTx {
+					t.Errorf("shard %s: session left inside a transaction; calls %q", sh.id, sessions[i].calls)
+				}
+			}
+			if got, _ := log.Decided(gid); got != tc.want.decided {
+				t.Errorf("Decided = %v, want %v", got, tc.want.decided)
+			}
+			if c.InFlight(gid) {
+				t.Error("gid still in flight after Commit returned")
+			}
+
+			// Whatever was left behind, recovery settles it consistently.
+			var access []twopc.ShardAccess
+			for _, sh := range shards {
+				access = append(access, sh.access())
+			}
+			if _, err := c.Recover(ctx, access); err != nil {
+				t.Fatalf("Recover: %v", err)
+			}
+			committed := tc.want.err == nil || errors.Is(err, twopc.ErrInDoubt) && tc.want.decided
+			for _, sh := range shards {
+				if g := sh.gids(); len(g) != 0 {
+					t.Errorf("after recovery shard %s still holds %q", sh.id, g)
+				}
+				for _, r := range sh.log() {
+					if strings.HasPrefix(r, "commit") != committed {
+						t.Errorf("shard %s: %q, but the transaction committed=%v", sh.id, r, committed)
+					}
+				}
+			}
+			if p, _ := log.Pending(); len(p) != 0 {
+				t.Errorf("decisions still pending after recovery: %q", p)
+			}
+		})
+	}
+}
+
+func TestCommitOneParticipant(t *testing.T) {
+	ctx := context.Background()
+	c := newCoordinator(t, newMemLog(), twopc.Hooks{
+		AfterPrepare: func(string) { t.Error("one participant must not be prepared") },
+	})
+	sh := newShard("s1")
+	if err := c.Commit(ctx, c.NewGID(), []twopc.Participant{sh.begin()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sh.log(); !slices.Equal(got, []string{"commit (one phase)"}) {
+		t.Fatalf("resolved %q", got)
+	}
+	failed := sh.begin()
+	failed.txFailed = true
+	if err := c.Commit(ctx, c.NewGID(), []twopc.Participant{failed}); !errors.Is(err, twopc.ErrRolledBack) {
+		t.Fatalf("Commit of a failed transaction = %v, want ErrRolledBack", err)
+	}
+	if err := c.Commit(ctx, c.NewGID(), nil); err != nil {
+		t.Fatalf("Commit without participants = %v", err)
+	}
+}
+
+func TestCommitRefusesForeignGID(t *testing.T) {
+	c := newCoordinator(t, newMemLog(), twopc.Hooks{})
+	for _, gid := range []string{twopc.NewGID("n2"), "my-own-gid", ""} {
+		sh := newShard("s1")
+		if err := c.Commit(context.Background(), gid, []twopc.Participant{sh.begin(), newShard("s2").begin()}); err == nil {
+			t.Errorf("Commit accepted gid %q", gid)
+		}
+	}
+}
+
+func TestCommitCancelled(t *testing.T) {
+	t.Run("before the decision: rolled back", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		log := newMemLog()
+		c := newCoordinator(t, log, twopc.Hooks{AfterPrepare: func(string) { cancel() }})
+		a, b := newShard("s1"), newShard("s2")
+		err := c.Commit(ctx, c.NewGID(), []twopc.Participant{a.begin(), b.begin()})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Commit = %v, want context.Canceled", err)
+		}
+		for _, sh := range []*fakeShard{a, b} {
+			if len(sh.gids()) != 0 || len(sh.log()) != 1 || !strings.HasPrefix(sh.log()[0], "rollback") {
+				t.Errorf("shard %s: prepared %q, resolved %q", sh.id, sh.gids(), sh.log())
+			}
+		}
+	})
+	t.Run("after the decision: committed all the same", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		c := newCoordinator(t, newMemLog(), twopc.Hooks{AfterDecision: func(string) { cancel() }})
+		a, b := newShard("s1"), newShard("s2")
+		if err := c.Commit(ctx, c.NewGID(), []twopc.Participant{a.begin(), b.begin()}); err != nil {
+			t.Fatalf("Commit = %v", err)
+		}
+		for _, sh := range []*fakeShard{a, b} {
+			if len(sh.log()) != 1 || !strings.HasPrefix(sh.log()[0], "commit") {
+				t.Errorf("shard %s resolved %q", sh.id, sh.log())
+			}
+		}
+	})
+}
+
+// Recovery running while a transaction sits between PREPARE and its
+// decision must leave it alone, or the commit that follows would be
+// partial.
+func TestRecoverSkipsInFlight(t *testing.T) {
+	ctx := context.Background()
+	log := newMemLog()
+	a, b := newShard("s1"), newShard("s2")
+	access := []twopc.ShardAccess{a.access(), b.access()}
+	var c *twopc.Coordinator
+	var during twopc.Result
+	c = newCoordinator(t, log, twopc.Hooks{AfterPrepare: func(gid string) {
+		var err error
+		if during, err = c.Recover(ctx, access); err != nil {
+			t.Errorf("Recover: %v", err)
+		}
+	}})
+	if err := c.Commit(ctx, c.NewGID(), []twopc.Participant{a.begin(), b.begin()}); err != nil {
+		t.Fatal(err)
+	}
+	if during.InFlight != 2 || len(during.Resolved) != 0 {
+		t.Fatalf("recovery during the commit: %+v", during)
+	}
+	for _, sh := range []*fakeShard{a, b} {
+		if len(sh.log()) != 1 || !strings.HasPrefix(sh.log()[0], "commit") {
+			t.Errorf("shard %s resolved %q", sh.id, sh.log())
+		}
+	}
+}
+
+func TestCommitDuplicateInFlight(t *testing.T) {
+	ctx := context.Background()
+	var c *twopc.Coordinator
+	var inner error
+	c = newCoordinator(t, newMemLog(), twopc.Hooks{AfterPrepare: func(gid string) {
+		inner = c.Commit(ctx, gid, []twopc.Participant{newShard("x").begin(), newShard("y").begin()})
+	}})
+	if err := c.Commit(ctx, c.NewGID(), []twopc.Participant{newShard("s1").begin(), newShard("s2").begin()}); err != nil {
+		t.Fatal(err)
+	}
+	if inner == nil {
+		t.Fatal("a second Commit of an in-flight gid was accepted")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, cfg := range []twopc.Config{
+		{NodeID: "", Log: newMemLog()},
+		{NodeID: "n1"},
+		{NodeID: "n1", Log: newMemLog(), ResolveTimeout: -1},
+		{NodeID: "bad\nid", Log: newMemLog()},
+	} {
+		if _, err := twopc.NewCoordinator(cfg); err == nil {
+			t.Errorf("NewCoordinator(%+v) accepted", cfg)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package twopc
+
+// Recovery: after a crash (of the proxy, a shard or the network between),
+// prepared transactions stay behind holding their locks. This file finds
+// this node's and settles each by the decision log: a decision means
+// COMMIT PREPARED, none means ROLLBACK PREPARED.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ListPreparedSQL lists the prepared transactions of every database of one
+// server whose gid looks like ours. Recovery asks each shard primary for
+// it through ShardAccess.List.
+const ListPreparedSQL = `SELECT gid, database, owner FROM pg_prepared_xacts WHERE gid LIKE 'shardproxy:%' ORDER BY prepared`
+
+// Prepared is one row of ListPreparedSQL.
+type Prepared struct {
+	GID      string
+	Database string // COMMIT/ROLLBACK PREPARED must run in this database
+	Owner    string // ... as this role or a superuser
+}
+
+// Conn is a connection recovery resolves prepared transactions on.
+type Conn interface {
+	Exec(ctx context.Context, sql string) (tag string, err error)
+	Close(ctx context.Context) error
+}
+
+// Connector opens a connection to a shard's primary, in database, as owner
+// or as a superuser: PostgreSQL runs COMMIT PREPARED only there.
+type Connector func(ctx context.Context, shardID, database, owner string) (Conn, error)
+
+// ShardAccess is how recovery reaches one shard. The list given to Recover
+// must hold every shard that may have prepared transactions of this node,
+// or a decision could be forgotten while a participant still needs it.
+type ShardAccess struct {
+	ID      string
+	List    func(ctx context.Context) ([]Prepared, error) // runs ListPreparedSQL on the primary
+	Connect Connector
+}
+
+// Resolution is one prepared transaction recovery settled.
+type Resolution struct {
+	Shard, GID string
+	Commit     bool // COMMIT PREPARED; false: ROLLBACK PREPARED
+}
+
+// Result says what a recovery pass did.
+type Result struct {
+	Resolved  []Resolution
+	InFlight  int      // prepared transactions left to the coordinator committing them
+	Foreign   int      // prepared transactions of other nodes, left alone
+	Forgotten []string // decisions marked Done: no shard holds their gid any more
+}
+
+// Recover settles nodeID's prepared transactions on shards by the decision
+// log. inFlight (may be nil) reports gids a coordinator in this process is
+// committing right now; they are skipped, because their missing decision
+// may be about to be written. Errors for one shard or gid do not stop the
+// others; they come back joined, and what was done is in the Result.
+func Recover(ctx context.Context, log DecisionLog, nodeID string, shards []ShardAccess, inFlight func(gid string) bool) (Result, error) {
+	var res Result
+	if err := CheckNodeID(nodeID); err != nil {
+		return res, err
+	}
+	busy := func(gid string) bool { return inFlight != nil && inFlight(gid) }
+	// Taken before listing: a decision recorded after this point belongs
+	// to a transaction still in flight, and is not ours to forget.
+	pending, err := log.Pending()
+	if err != nil {
+		return res, fmt.Errorf("twopc: recovery: %w", err)
+	}
+	var errs []error
+	// held: gids some shard still holds after this pass (in flight,
+	// failed to resolve). A gid listed and settled everywhere is not held.
+	held := make(map[string]bool)
+	listedAll := true
+	for _, sh := range shards {
+		list, err := sh.List(ctx)
+		if err != nil {
+			listedAll = false
+			errs = append(errs, fmt.Errorf("twopc: recovery: listing prepared transactions on shard %s: %w", sh.ID, err))
+			continue
+		}
+		conns := make(map[[2]string]Conn)
+		for _, p := range list {
+			if node, _, ok := ParseGID(p.GID); !ok || node != nodeID {
+				res.Foreign++
+				continue
+			}
+			// In-flight first, decision second: a gid that is not in
+			// flight now can never gain a decision later.
+			if busy(p.GID) {
+				held[p.GID] = true
+				res.InFlight++
+				continue
+			}
+			commit, err := log.Decided(p.GID)
+			if err != nil {
+				held[p.GID] = true
+				errs = append(errs, fmt.Errorf("twopc: recovery: decision for %s: %w", p.GID, err))
+				continue
+			}
+			done, err := resolve(ctx, sh, conns, p, commit)
+			if err != nil {
+				held[p.GID] = true
+				errs = append(errs, err)
+			} else if done {
+				res.Resolved = append(res.Resolved, Resolution{Shard: sh.ID, GID: p.GID, Commit: commit})
+			}
+		}
+		for _, c := range conns {
+			c.Close(ctx)
+		}
+	}
+	// Forgetting a decision needs proof that no participant still waits
+	// for it, and a shard that could not be listed gives none.
+	if listedAll {
+		for _, gid := range pending {
+			if held[gid] || busy(gid) {
+				continue
+			}
+			if err := log.Done(ctx, gid); err != nil {
+				errs = append(errs, fmt.Errorf("twopc: recovery: forgetting %s: %w", gid, err))
+				continue
+			}
+			res.Forgotten = append(res.Forgotten, gid)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// resolve runs COMMIT or ROLLBACK PREPARED for p on a connection to its
+// database (one per database and owner). done is false when the
+// transaction was already gone: someone else (the coordinator finishing
+// late, another recovery pass) settled it in the meantime.
+func resolve(ctx context.Context, sh ShardAccess, conns map[[2]string]Conn, p Prepared, commit bool) (done bool, err error) {
+	key := [2]string{p.Database, p.Owner}
+	conn, ok := conns[key]
+	if !ok {
+		conn, err = sh.Connect(ctx, sh.ID, p.Database, p.Owner)
+		if err != nil {
+			return false, fmt.Errorf("twopc: recovery: connecting to shard %s, database %s as %s: %w", sh.ID, p.Database, p.Owner, err)
+		}
+		conns[key] = conn
+	}
+	sql, want := rollbackSQL(p.GID), "ROLLBACK PREPARED"
+	if commit {
+		sql, want = commitSQL(p.GID), "COMMIT PREPARED"
+	}
+	tag, err := conn.Exec(ctx, sql)
+	if err == nil && tag != want {
+		err = tagError(tag)
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case sqlState(err) == "42704": // undefined_object: no such prepared transaction
+		return false, nil
+	}
+	// The connection may be unusable now; the next gid gets a fresh one.
+	delete(conns, key)
+	conn.Close(ctx)
+	return false, fmt.Errorf("twopc: recovery: %s on shard %s: %w", sql, sh.ID, err)
+}
