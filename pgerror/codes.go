@@ -24,6 +24,7 @@ const (
 	NumericValueOutOfRange            Code = "22003"
 	InvalidParameterValue             Code = "22023"
 	InvalidTextRepresentation         Code = "22P02"
+	BadCopyFileFormat                 Code = "22P04"
 	InvalidTransactionState           Code = "25000"
 	ActiveSQLTransaction              Code = "25001"
 	InFailedSQLTransaction            Code = "25P02"

@@ -187,6 +187,11 @@ func (s *session) combine(plan *planner.Plan, answers []shardAnswer, rowsOf [][]
 			break
 		}
 	}
+	if replicatedWrite(plan.Analysis) {
+		// Every shard holds the same copy: one shard's answer is the
+		// answer (the others are equal).
+		answers = answers[:1]
+	}
 	tag, err := sumTags(answers)
 	if err != nil {
 		return nil, err
@@ -315,7 +320,7 @@ func (s *session) writeResult(res *distributedResult, describe bool) error {
 }
 
 // shardTargets resolves which shards a Route runs on, in map order.
-func (s *session) shardTargets(r *planner.Route, lits []planner.Literal, params *boundParams) ([]string, error) {
+func (s *session) shardTargets(r *planner.Route, lits []planner.Literal, sql string, params *boundParams) ([]string, error) {
 	m := s.r.Map()
 	switch r.Target {
 	case planner.TargetAll:
@@ -341,7 +346,7 @@ func (s *session) shardTargets(r *planner.Route, lits []planner.Literal, params 
 	case planner.TargetKeys:
 		owners := map[string]bool{}
 		for _, k := range r.Keys {
-			ids, err := keyIDs(k, r.KeyType, lits, params)
+			ids, err := keyIDs(k, r.KeyType, lits, sql, params)
 			if err != nil {
 				return nil, err
 			}
@@ -367,11 +372,11 @@ func (s *session) shardTargets(r *planner.Route, lits []planner.Literal, params 
 
 // insertOwners groups an InsertSplit's VALUES rows by owning shard, in map
 // order; rows whose key is NULL go to the first shard.
-func (s *session) insertOwners(is *planner.InsertSplit, lits []planner.Literal, params *boundParams) ([]string, [][]int, error) {
+func (s *session) insertOwners(is *planner.InsertSplit, lits []planner.Literal, sql string, params *boundParams) ([]string, [][]int, error) {
 	m := s.r.Map()
 	byShard := map[string][]int{}
 	for i, k := range is.Rows {
-		ids, err := keyIDs(k, is.KeyType, lits, params)
+		ids, err := keyIDs(k, is.KeyType, lits, sql, params)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -397,7 +402,7 @@ func (s *session) insertOwners(is *planner.InsertSplit, lits []planner.Literal, 
 func (s *session) shardStatements(ctx context.Context, plan *planner.Plan, lits []planner.Literal, cs *clientStatement) ([]*shardStatement, [][]int, error) {
 	switch leaf := leafOf(plan.Root).(type) {
 	case *planner.Route:
-		shards, err := s.shardTargets(leaf, lits, &cs.params)
+		shards, err := s.shardTargets(leaf, lits, cs.sql, &cs.params)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -421,7 +426,7 @@ func (s *session) shardStatements(ctx context.Context, plan *planner.Plan, lits 
 		}
 		return stmts, nil, nil
 	case *planner.InsertSplit:
-		shards, rows, err := s.insertOwners(leaf, lits, &cs.params)
+		shards, rows, err := s.insertOwners(leaf, lits, cs.sql, &cs.params)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -588,4 +593,22 @@ func (s *session) shardOrder(conns map[string]*serverConn) []string {
 		}
 	}
 	return ids
+}
+
+// replicatedWrite reports a write to reference tables only (and no sharded
+// table): every shard answers the same.
+func replicatedWrite(a *planner.Analysis) bool {
+	if a == nil || a.Kind == planner.DDLStatement {
+		return false
+	}
+	ref := false
+	for _, t := range a.Tables {
+		switch {
+		case t.Table.Kind == planner.Sharded:
+			return false
+		case t.Write && t.Table.Kind == planner.Reference:
+			ref = true
+		}
+	}
+	return ref
 }

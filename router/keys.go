@@ -12,6 +12,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shardproxy/shardproxy/keyspace"
 	"github.com/shardproxy/shardproxy/pgerror"
@@ -52,7 +53,7 @@ var errNoKey = errors.New("value matches no key")
 
 // keyIDs returns the keyspace positions of a key value (several for an
 // array parameter). Values that match no row are left out.
-func keyIDs(v planner.KeyValue, keyType string, lits []planner.Literal, params *boundParams) ([]keyspace.ID, error) {
+func keyIDs(v planner.KeyValue, keyType string, lits []planner.Literal, sql string, params *boundParams) ([]keyspace.ID, error) {
 	if v.Param > 0 {
 		i := v.Param - 1
 		if params == nil || i >= len(params.values) {
@@ -80,7 +81,7 @@ func keyIDs(v planner.KeyValue, keyType string, lits []planner.Literal, params *
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, withPosition(err, v, lits, sql)
 	}
 	return []keyspace.ID{id}, nil
 }
@@ -95,8 +96,28 @@ func paramCount(p *boundParams) int {
 // literalText is the value of a literal key as written in the statement
 // being executed (which may differ from the one the plan was built from).
 func literalText(v planner.KeyValue, lits []planner.Literal) (string, bool) {
-	_ = lits // wired once plans carry literal positions
+	if v.Lit > 0 && v.Lit <= len(lits) {
+		if t, err := v.Text(lits); err == nil {
+			return t, lits[v.Lit-1].Kind == planner.LiteralString
+		}
+	}
 	return v.Literal, v.Quoted
+}
+
+// withPosition points an error about a literal at it, as PostgreSQL does
+// (a 1-based character position in the statement).
+func withPosition(err error, v planner.KeyValue, lits []planner.Literal, sql string) error {
+	pe, ok := err.(*pgerror.Error)
+	if !ok || v.Lit == 0 || v.Lit > len(lits) || sql == "" {
+		return err
+	}
+	pos := lits[v.Lit-1].Pos
+	if pos > len(sql) {
+		return err
+	}
+	c := *pe
+	c.Position = utf8.RuneCountInString(sql[:pos]) + 1
+	return &c
 }
 
 // paramKeyID reads a bound parameter as the key's type.

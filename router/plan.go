@@ -42,12 +42,19 @@ func (s *session) buildPlan(ctx context.Context, sql string) (*planner.Plan, []p
 	if err != nil {
 		return nil, nil, err
 	}
-	bc := planner.BuildContext{Schema: v, Shards: len(v.m.Shards), SessionShard: s.settings[shardHintSetting]}
-	plan, err := planner.Build(sql, bc)
+	pc := planner.PlanContext{
+		BuildContext: planner.BuildContext{Schema: v, Shards: len(v.m.Shards), SessionShard: s.settings[shardHintSetting]},
+		Database:     s.c.Database, SearchPath: v.rawPath,
+		// The catalog is reloaded at every schema epoch; the map's
+		// version covers changes to its table list.
+		CatalogVersion: v.snap.Version()<<20 ^ v.m.Version,
+	}
+	plan, lits, err := s.r.planner.PlanAppend(pc, sql, s.lits[:0])
+	s.lits = lits
 	if err != nil {
 		return nil, nil, err
 	}
-	return plan, nil, nil
+	return plan, lits, nil
 }
 
 // shardHintSetting routes every statement of a session to one shard.

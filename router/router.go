@@ -14,6 +14,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/backend"
 	"github.com/shardproxy/shardproxy/metadata"
+	"github.com/shardproxy/shardproxy/planner"
 	"github.com/shardproxy/shardproxy/twopc"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -118,6 +119,7 @@ type Router struct {
 	pools   map[poolKey]*pool
 
 	catalogs catalogs
+	planner  *planner.Planner
 	// columnCounts caches how many columns a rewritten shard statement
 	// returns (columnCountKey -> int).
 	columnCounts sync.Map
@@ -134,7 +136,11 @@ func New(cfg Config) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger, pools: map[poolKey]*pool{}, sessions: map[uint64]*session{}}
+	pl, err := planner.New(planner.PlannerConfig{Cache: planner.CacheConfig{Size: planCacheSize}})
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{cfg: cfg, log: cfg.Logger, pools: map[poolKey]*pool{}, sessions: map[uint64]*session{}, planner: pl}
 	r.mapPtr.Store(cfg.Map)
 	// Start issued process ids away from 0 so they never look unset.
 	r.nextPID.Store(1 << 20)
@@ -202,6 +208,9 @@ func (r *Router) Close() {
 		p.closeIdle()
 	}
 }
+
+// planCacheSize bounds the plan cache (raw-text aliases included).
+const planCacheSize = 10000
 
 func cancelKey(pid, secret uint32) uint64 { return uint64(pid)<<32 | uint64(secret) }
 

@@ -44,6 +44,8 @@ type session struct {
 	distributedFailed bool
 	// view is the schema the last statement was planned with.
 	view *schemaView
+	// lits holds the last planned statement's literals (reused).
+	lits []planner.Literal
 	// dportals are the portals the proxy answers itself (multi-shard).
 	dportals map[string]*distributedPortal
 	// batchWrote: the open implicit transaction wrote on the current

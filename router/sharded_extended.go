@@ -97,6 +97,10 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 		}
 		return false, nil
 	default:
+		if _, ok := leafOf(rt.plan.Root).(*planner.CopyIn); ok {
+			return true, pgerror.New(pgerror.FeatureNotSupported, "COPY FROM STDIN into a table on several shards is supported in the simple query protocol only").
+				WithHint("send the COPY as a simple Query message (psql, pgx CopyFrom and psycopg do)")
+		}
 		writes := rt.plan.Analysis == nil || !rt.plan.Analysis.ReadOnly
 		if s.txStatus == 'I' && s.openBatch && (s.batchWrote || writes) {
 			return true, errPipelineWrites()

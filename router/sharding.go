@@ -50,12 +50,16 @@ func (s *session) route(ctx context.Context, sql string, params *boundParams) (*
 	var shards []string
 	switch leaf := leafOf(plan.Root).(type) {
 	case *planner.Route:
-		if shards, err = s.shardTargets(leaf, lits, params); err != nil {
+		if shards, err = s.shardTargets(leaf, lits, sql, params); err != nil {
 			return nil, err
 		}
 	case *planner.InsertSplit:
-		if shards, _, err = s.insertOwners(leaf, lits, params); err != nil {
+		if shards, _, err = s.insertOwners(leaf, lits, sql, params); err != nil {
 			return nil, err
+		}
+	case *planner.CopyIn:
+		for _, sh := range m.Shards {
+			shards = append(shards, sh.ID)
 		}
 	}
 	a := plan.Analysis
@@ -64,7 +68,7 @@ func (s *session) route(ctx context.Context, sql string, params *boundParams) (*
 			WithHint("this statement is exact only when every key it touches is on one shard, and these keys are on %d shards", len(shards))
 	}
 	if a != nil && a.KeyUpdate && len(m.Shards) > 1 {
-		if err := s.checkKeyUpdate(a, shards, lits, params); err != nil {
+		if err := s.checkKeyUpdate(a, shards, lits, sql, params); err != nil {
 			return nil, err
 		}
 	}
@@ -76,7 +80,7 @@ func (s *session) route(ctx context.Context, sql string, params *boundParams) (*
 
 // checkKeyUpdate allows an UPDATE of the key only when the row stays on
 // its shard.
-func (s *session) checkKeyUpdate(a *planner.Analysis, shards []string, lits []planner.Literal, params *boundParams) error {
+func (s *session) checkKeyUpdate(a *planner.Analysis, shards []string, lits []planner.Literal, sql string, params *boundParams) error {
 	refuse := pgerror.New(pgerror.FeatureNotSupported, "an UPDATE that changes a row's sharding key could move it to another shard").
 		WithHint("delete the row and insert it with the new key, in one transaction")
 	if a.NewKey == nil || len(shards) != 1 {
@@ -88,7 +92,7 @@ func (s *session) checkKeyUpdate(a *planner.Analysis, shards []string, lits []pl
 			keyType = s.view.KeyType(t.Table)
 		}
 	}
-	ids, err := keyIDs(*a.NewKey, keyType, lits, params)
+	ids, err := keyIDs(*a.NewKey, keyType, lits, sql, params)
 	if err != nil {
 		return err
 	}
@@ -166,7 +170,7 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 			if err != nil {
 				return true, s.refuseQuery(err)
 			}
-			return true, nil
+			return true, s.readyWithoutServer()
 		}
 		trimmed := strings.TrimRight(strings.TrimSpace(sql), "; \t\r\n")
 		s.noteBegin(a, sql, strings.Contains(trimmed, ";"))
@@ -181,6 +185,9 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 		}
 		s.noteWrite(rt)
 		return false, nil
+	}
+	if ci, ok := leafOf(rt.plan.Root).(*planner.CopyIn); ok {
+		return true, s.shardedCopy(ctx, rt.plan, ci, sql)
 	}
 	res, err := s.runDistributed(ctx, rt.plan, rt.lits, &clientStatement{sql: sql})
 	if err != nil {
