@@ -33,7 +33,8 @@ FUZZTIME ?= 30s
 # Every fuzz target that decodes bytes from the network; seeds and found
 # inputs live in each package's testdata/fuzz/.
 FUZZ_TARGETS := wire:FuzzReadFrame wire:FuzzStartupPacket wire:FuzzSCRAMClientFirst \
-	wire:FuzzSCRAMClientFinal planner:FuzzAnalyze catalog:FuzzParseSearchPath
+	wire:FuzzSCRAMClientFinal planner:FuzzAnalyze planner:FuzzBuild catalog:FuzzParseSearchPath \
+	copysplit:FuzzSplit router:FuzzBinaryCopy router:FuzzTextArray
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -29,7 +29,8 @@ type Options struct {
 	Header bool
 	// KeyField is the 0-based position of the sharding key among the
 	// fields of a line: the key column's position in the COPY column list,
-	// or in the table when there is none.
+	// or, without one, among the table's columns that COPY reads (not
+	// dropped, not generated).
 	KeyField int
 	// KeyName names the key column in "missing data for column" errors.
 	KeyName string
@@ -123,10 +124,10 @@ func (o Options) resolved() (Options, error) {
 		return o, pgerror.New(invalidParameterValue, "COPY delimiter and quote must be different")
 	}
 	if strings.IndexByte(o.Null, o.Delimiter) >= 0 {
-		return o, pgerror.New(invalidParameterValue, "COPY delimiter must not appear in the NULL specification")
+		return o, pgerror.New(featureNotSupported, "COPY delimiter must not appear in the NULL specification")
 	}
 	if o.CSV && strings.IndexByte(o.Null, o.Quote) >= 0 {
-		return o, pgerror.New(invalidParameterValue, "CSV quote character must not appear in the NULL specification")
+		return o, pgerror.New(featureNotSupported, "CSV quote character must not appear in the NULL specification")
 	}
 	if !asciiSafe(o.Encoding) {
 		return o, pgerror.New(featureNotSupported, "COPY with encoding %s cannot be split by shard", o.Encoding).

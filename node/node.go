@@ -179,12 +179,16 @@ func (n *Node) Start() error {
 	}()
 	// In-doubt transactions a crash left behind are settled now and then
 	// periodically (a shard that was down at start-up is retried).
-	rctx, cancel := context.WithCancel(context.Background())
-	n.stopRecovery, n.recoveryDone = cancel, make(chan struct{})
-	go func() {
-		defer close(n.recoveryDone)
-		_ = n.recoverer.Run(rctx)
-	}()
+	// With one shard nothing is ever prepared, and recovery would only
+	// take a connection of the users' own.
+	if len(n.router.Map().Shards) > 1 {
+		rctx, cancel := context.WithCancel(context.Background())
+		n.stopRecovery, n.recoveryDone = cancel, make(chan struct{})
+		go func() {
+			defer close(n.recoveryDone)
+			_ = n.recoverer.Run(rctx)
+		}()
+	}
 	n.readyMu.Lock()
 	n.ready = true
 	n.readyMu.Unlock()

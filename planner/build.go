@@ -210,7 +210,7 @@ func (b *builder) dataTarget(a *Analysis) target {
 	case !sharded && unsharded:
 		return target{route: &Route{Target: TargetFirst, Write: write}}
 	case !sharded && reference && referenceWrite:
-		return target{route: &Route{Target: TargetAll, Write: true}}
+		return target{route: &Route{Target: TargetAll, Write: true, Replicated: true}}
 	case !sharded && reference:
 		return target{route: &Route{Target: TargetAny, Write: write}}
 	case !sharded:

@@ -32,6 +32,14 @@ func (b *builder) ddlPlan(a *Analysis, stmt *pg.Node) *Plan {
 		if x.ViewStmt.View.GetRelpersistence() == "t" {
 			return plan(a, &Route{Target: TargetFirst, Write: true})
 		}
+		if t := b.shardedTableRead(x.ViewStmt.Query); t != "" && !b.oneShard {
+			// The view is an unsharded table to the proxy: read on the
+			// first shard, it would answer with that shard's rows only.
+			p := unsupported(a, "query the tables through the proxy instead, or create the view on each shard with a /* shard: ... */ hint and read it the same way",
+				"a view over sharded table %s would be read on the first shard only", t)
+			p.spansShards = true
+			return p
+		}
 	case *pg.Node_CreateSeqStmt:
 		if x.CreateSeqStmt.Sequence.GetRelpersistence() == "t" {
 			return plan(a, &Route{Target: TargetFirst, Write: true})
@@ -373,4 +381,14 @@ func (b *builder) checkForeignKey(tc TableConfig, cols []string, con *pg.Constra
 		return refuseErr(hint, "foreign key from unsharded table %s to sharded table %s is not supported", tc.QualifiedName(), ref.Name)
 	}
 	return nil
+}
+
+// shardedTableRead names a sharded table a query reads, "" if none.
+func (b *builder) shardedTableRead(query *pg.Node) string {
+	for _, t := range analyzeRaw(query, b.schema, b.lits).Tables {
+		if t.Table.Kind == Sharded {
+			return t.Table.Name
+		}
+	}
+	return ""
 }

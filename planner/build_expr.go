@@ -5,10 +5,13 @@ package planner
 // calls apart, and deparsing a rewritten statement.
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -50,20 +53,74 @@ func visitMessage(m protoreflect.Message, f func(*pg.Node) bool) {
 	})
 }
 
-// exprKey is an expression's SQL text: equal texts are equal expressions
-// (locations and spacing do not count).
+// exprKey identifies an expression by its parse tree without locations:
+// equal keys are equal expressions, as PostgreSQL matches ORDER BY and
+// GROUP BY items against the target list.
 func exprKey(n *pg.Node) string {
-	sel := &pg.SelectStmt{TargetList: []*pg.Node{pg.MakeResTargetNodeWithVal(n, -1)}}
-	s, err := deparseStmt(&pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: sel}})
+	c := proto.Clone(n).(*pg.Node)
+	forCompare(c.ProtoReflect())
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	if err != nil {
 		return fmt.Sprintf("\x00%p", n) // equal to nothing else
 	}
-	return s
+	return string(b)
 }
 
 // deparseStmt turns a statement back into SQL.
 func deparseStmt(stmt *pg.Node) (string, error) {
 	return pg.Deparse(&pg.ParseResult{Version: parseTreeVersion(), Stmts: []*pg.RawStmt{{Stmt: stmt}}})
+}
+
+// deparseChecked is deparseStmt for SQL sent to shards: it parses the
+// text again and refuses it unless the tree is the one written, so a gap
+// in pg_query's deparser (it writes some rare constructs wrongly) can
+// never change what a shard runs. It clears stmt's locations, which the
+// caller no longer needs.
+func deparseChecked(stmt *pg.Node) (string, error) {
+	sql, err := deparseStmt(stmt)
+	if err != nil {
+		return "", err
+	}
+	tree, err := pg.Parse(sql)
+	if err != nil {
+		return "", fmt.Errorf("the rewritten statement does not parse: %w", err)
+	}
+	if len(tree.Stmts) != 1 {
+		return "", errors.New("the rewritten statement is not one statement")
+	}
+	again := tree.Stmts[0].Stmt
+	forCompare(stmt.ProtoReflect())
+	forCompare(again.ProtoReflect())
+	if !proto.Equal(stmt, again) {
+		return "", errors.New("the rewritten statement does not parse back to itself")
+	}
+	return sql, nil
+}
+
+// forCompare clears what differs between equal trees: locations, and
+// FETCH FIRST n ROWS ONLY, which the deparser writes as LIMIT n.
+func forCompare(m protoreflect.Message) {
+	var clear []protoreflect.FieldDescriptor
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Kind() == protoreflect.Int32Kind && strings.HasSuffix(string(fd.Name()), "location"):
+			clear = append(clear, fd)
+		case fd.Kind() == protoreflect.EnumKind && fd.Name() == "limit_option" &&
+			v.Enum() == protoreflect.EnumNumber(pg.LimitOption_LIMIT_OPTION_COUNT):
+			clear = append(clear, fd)
+		case fd.Kind() == protoreflect.MessageKind && fd.IsList():
+			l := v.List()
+			for i := range l.Len() {
+				forCompare(l.Get(i).Message())
+			}
+		case fd.Kind() == protoreflect.MessageKind && !fd.IsMap():
+			forCompare(v.Message())
+		}
+		return true
+	})
+	for _, fd := range clear {
+		m.Clear(fd)
+	}
 }
 
 // parseTreeVersion is the parse tree version of the linked pg_query, which

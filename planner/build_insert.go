@@ -12,6 +12,8 @@ import (
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/shardproxy/shardproxy/pgerror"
 )
 
 func (b *builder) insertPlan(a *Analysis, ins *pg.InsertStmt) *Plan {
@@ -86,6 +88,16 @@ func insertRowsSQL(ins *pg.InsertStmt) (func(rows []int) (string, []int, error),
 	if err := fixForDeparse(&pg.Node{Node: &pg.Node_InsertStmt{InsertStmt: base}}); err != nil {
 		return nil, err
 	}
+	// Checked once with every row; a call writes a subset of them with
+	// the same deparser.
+	whole := proto.Clone(ins).(*pg.InsertStmt)
+	wholeNode := &pg.Node{Node: &pg.Node_InsertStmt{InsertStmt: whole}}
+	if err := fixForDeparse(wholeNode); err != nil {
+		return nil, err
+	}
+	if _, err := deparseChecked(wholeNode); err != nil {
+		return nil, refuseErr("send the rows in separate INSERT statements", "the INSERT cannot be split by shard: %v", err)
+	}
 	return func(keep []int) (string, []int, error) {
 		stmt := proto.Clone(base).(*pg.InsertStmt)
 		vs := stmt.SelectStmt.GetSelectStmt()
@@ -136,16 +148,24 @@ func renumberParams(n *pg.Node) []int {
 // fixForDeparse works around pg_query's deparser where it would change
 // the statement's meaning: N'x' parses as a cast to pg_catalog.bpchar
 // without a length, which the deparser spells char 'x', char(1) to
-// PostgreSQL; the unqualified bpchar is the same type.
+// PostgreSQL; the unqualified bpchar is the same type. $0, which the
+// deparser writes as ?, is PostgreSQL's error instead.
 func fixForDeparse(n *pg.Node) error {
+	var err error
 	visit(n, func(x *pg.Node) bool {
 		if tc := x.GetTypeCast(); tc != nil {
 			fixTypeName(tc.TypeName)
 		}
+		if p := x.GetParamRef(); p != nil && p.Number <= 0 && err == nil {
+			err = refuseCode(undefinedParameter, "", "there is no parameter $%d", p.Number)
+		}
 		return true
 	})
-	return nil
+	return err
 }
+
+// undefinedParameter is PostgreSQL's SQLSTATE for $0.
+const undefinedParameter pgerror.Code = "42P02"
 
 func fixTypeName(tn *pg.TypeName) {
 	if tn == nil || len(tn.Typmods) > 0 || len(tn.Names) != 2 {

@@ -99,19 +99,15 @@ func (bl *builder) sameTarget(a, b *Route) (*Route, bool) {
 	return nil, false
 }
 
-// sameValue: two key values that are one key. Two literals with one
-// value are, for this text only: the plan is then not shared.
+// sameValue: two key values that are one key. Whether two literals are
+// holds for this text only: the plan is then not shared.
 func (bl *builder) sameValue(a, b KeyValue) bool {
-	if a.Param > 0 || b.Param > 0 {
+	if a.Param > 0 || b.Param > 0 || a == b {
 		return a == b
 	}
-	if a.Literal != b.Literal || a.Quoted != b.Quoted || a.Cast != b.Cast {
-		return false
-	}
-	if a.Lit != b.Lit {
-		bl.valueDependent = true
-	}
-	return true
+	// Either answer holds for these values only.
+	bl.valueDependent = true
+	return a.Literal == b.Literal && a.Quoted == b.Quoted && a.Cast == b.Cast
 }
 
 // combineAnalyses describes a query string with several statements: its

@@ -382,11 +382,10 @@ func (s *scatter) rows(route *Route) (Primitive, error) {
 func (s *scatter) finishRoute(route *Route) error {
 	s.sel.TargetList = append(s.sel.TargetList, s.hidden...)
 	stmt := &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: s.sel}}
-	err := fixForDeparse(stmt)
-	sql := ""
-	if err == nil {
-		sql, err = deparseStmt(stmt)
+	if err := fixForDeparse(stmt); err != nil {
+		return err
 	}
+	sql, err := deparseChecked(stmt)
 	if err != nil {
 		return refuseErr("filter the tables by key so one shard answers", "the statement cannot be rewritten for several shards: %v", err)
 	}
@@ -433,9 +432,10 @@ func countOf(n *pg.Node, clause string) (*Count, error) {
 	}
 	switch x := arg.GetNode().(type) {
 	case *pg.Node_ParamRef:
-		if x.ParamRef.Number > 0 {
-			return &Count{Param: int(x.ParamRef.Number)}, nil
+		if x.ParamRef.Number <= 0 {
+			return nil, refuseCode(undefinedParameter, "", "there is no parameter $%d", x.ParamRef.Number)
 		}
+		return &Count{Param: int(x.ParamRef.Number)}, nil
 	case *pg.Node_AConst:
 		c := x.AConst
 		switch {

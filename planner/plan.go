@@ -175,6 +175,10 @@ type Route struct {
 	// router runs it only when NewKey's owner is the owner of Keys (one
 	// shard), and answers 0A000 otherwise.
 	NewKey *KeyValue
+	// Replicated: every shard the route reaches holds the same rows (a
+	// write to reference tables), so each answers the same: one shard's
+	// rows and command tag are the answer, not their sum.
+	Replicated bool
 	// Visible is how many columns the client sees, when the planner added
 	// hidden ones (0 otherwise): a RowDescription with other than
 	// Visible+Hidden columns means the catalog the plan was built with is
@@ -206,6 +210,9 @@ func (r *Route) Describe() string {
 	}
 	if r.Ordered {
 		b.WriteString(", ordered")
+	}
+	if r.Replicated {
+		b.WriteString(", replicated")
 	}
 	if r.NewKey != nil {
 		b.WriteString(", new key ")

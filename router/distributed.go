@@ -18,6 +18,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/pgerror"
 	"github.com/shardproxy/shardproxy/planner"
+	"github.com/shardproxy/shardproxy/twopc"
 )
 
 // clientStatement is the client's statement as the distributed path needs
@@ -528,11 +529,7 @@ func (s *session) finishDistributed(ctx context.Context, commit bool) error {
 	if err := s.finishDistributedQuiet(ctx, commit); err != nil {
 		return err
 	}
-	tag := "ROLLBACK"
-	if commit {
-		tag = "COMMIT"
-	}
-	return s.c.WriteFrame('C', append([]byte(tag), 0))
+	return s.c.WriteFrame('C', append([]byte(s.takeCommitTag(commit)), 0))
 }
 
 // finishDistributedQuiet is finishDistributed without the client's answer.
@@ -564,6 +561,12 @@ func (s *session) finishDistributedQuiet(ctx context.Context, commit bool) error
 			failure = execSimple(writers[0], "COMMIT")
 		case len(writers) > 1:
 			failure = s.twoPhaseCommit(ctx, writers, writerIDs)
+			if errors.Is(failure, twopc.ErrRolledBack) {
+				// A shard's part had failed: PostgreSQL answers COMMIT of
+				// a failed transaction with ROLLBACK, not an error.
+				failure = nil
+				s.commitTag = "ROLLBACK"
+			}
 		}
 	} else {
 		for _, sc := range conns {
@@ -611,4 +614,18 @@ func replicatedWrite(a *planner.Analysis) bool {
 		}
 	}
 	return ref
+}
+
+// takeCommitTag is the tag that ends a transaction spanning shards:
+// COMMIT, or ROLLBACK when the commit found a shard's part failed.
+func (s *session) takeCommitTag(commit bool) string {
+	tag := s.commitTag
+	s.commitTag = ""
+	switch {
+	case tag != "":
+		return tag
+	case commit:
+		return "COMMIT"
+	}
+	return "ROLLBACK"
 }

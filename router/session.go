@@ -42,6 +42,8 @@ type session struct {
 	// distributedFailed: a statement of this transaction failed on a
 	// shard other than the current connection's; COMMIT rolls back.
 	distributedFailed bool
+	// commitTag overrides the tag of the COMMIT being answered.
+	commitTag string
 	// view is the schema the last statement was planned with.
 	view *schemaView
 	// lits holds the last planned statement's literals (reused).

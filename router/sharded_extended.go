@@ -171,14 +171,10 @@ func (s *session) runPortal(ctx context.Context, p *distributedPortal) error {
 	p.ran = true
 	if p.control != "" {
 		commit := (p.control == "COMMIT" || p.control == "END") && s.txStatus == 'T' && !s.distributedFailed
-		tag := "ROLLBACK"
-		if commit {
-			tag = "COMMIT"
-		}
 		if err := s.finishDistributedQuiet(ctx, commit); err != nil {
 			return err
 		}
-		p.res = &distributedResult{tag: tag}
+		p.res = &distributedResult{tag: s.takeCommitTag(commit)}
 		return nil
 	}
 	res, err := s.runDistributed(ctx, p.rt.plan, p.rt.lits, p.cs)

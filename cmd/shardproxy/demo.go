@@ -83,6 +83,9 @@ func runDemo(cmd *cobra.Command, dir string, port, shards, replicas int, logLeve
 			fmt.Fprintln(os.Stderr, "shardproxy: stopping shards:", err)
 		}
 	}()
+	// The proxy's own state (two-phase-commit decisions) lives with the
+	// shards, so the demo leaves nothing behind in the working directory.
+	cfg.DataDir = filepath.Join(cluster.Dir, "proxy")
 	cfg.Users = []config.User{{Name: "app", Password: "app", BackendUser: "app", BackendPassword: "app"}}
 	for _, sh := range cluster.Shards {
 		s := config.Shard{ID: sh.ID, Primary: sh.Primary.Addr()}
