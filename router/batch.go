@@ -34,7 +34,7 @@ func (s *session) ensureServer(ctx context.Context) error {
 	// client expects NULL. Such a connection goes to clients that use the
 	// setting; others get another connection.
 	for tries := 0; hasForeignCustomSettings(sc.settings, s.settings) && tries <= cap(s.pool.slots); tries++ {
-		s.dropServer()
+		s.discardCurrent()
 		if sc, err = s.pool.acquire(ctx); err != nil {
 			return clientErrorFrom(err)
 		}
@@ -54,7 +54,7 @@ func (s *session) ensureServer(ctx context.Context) error {
 			return err
 		}
 		if failed != nil {
-			s.dropServer()
+			s.discardCurrent()
 			return &pgerror.Error{Severity: pgerror.SeverityError, Code: pgerror.Code(failed.Code),
 				Message: "could not apply the session's settings on a server connection: " + failed.Message,
 				Hint:    "a setting that worked earlier was refused by the server"}
@@ -216,6 +216,18 @@ func (s *session) releaseServer() {
 	}
 	s.releaseParked(false)
 	s.wrote = nil
+}
+
+// discardCurrent closes the current connection only (the session's other
+// shards keep theirs).
+func (s *session) discardCurrent() {
+	s.mu.Lock()
+	sc := s.server
+	s.server = nil
+	s.mu.Unlock()
+	if sc != nil {
+		sc.pool.discard(sc)
+	}
 }
 
 func (s *session) dropServer() {

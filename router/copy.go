@@ -497,3 +497,138 @@ func (b *binaryCopyReader) end() error {
 	}
 	return nil
 }
+
+// shardedCopyOut runs COPY ... TO STDOUT on each shard in map order and
+// sends the client one stream: one CopyOutResponse, every shard's rows,
+// one header (CSV and text HEADER; the binary file header and trailer),
+// one CopyDone and the total count. Nothing of a later shard is sent
+// before an earlier one has finished, and a failing shard ends the COPY
+// with its error.
+func (s *session) shardedCopyOut(ctx context.Context, co *planner.CopyOut, route *planner.Route, shards []string, sql string) error {
+	if s.txStatus == 'E' {
+		return s.refuseQuery(errAborted())
+	}
+	stmt := route.SQL
+	if stmt == "" {
+		stmt = sql
+	}
+	inBlock := s.txStatus == 'T'
+	binaryFormat := co.Format == "binary"
+	var total int64
+	started := false
+	for i, id := range shards {
+		if err := s.useShard(ctx, id); err != nil {
+			if started {
+				return s.failCopyOut(err, inBlock)
+			}
+			return s.refuseQuery(err)
+		}
+		sc := s.server
+		if err := sc.WriteRaw(simpleQueryFrame(nil, stmt)); err != nil {
+			s.dropServer()
+			return &serverLostError{err: err}
+		}
+		if err := sc.Flush(); err != nil {
+			s.dropServer()
+			return &serverLostError{err: err}
+		}
+		first, last := i == 0, i == len(shards)-1
+		var held []byte
+		dataSeen := false
+		var shardErr error
+		for {
+			typ, body, err := sc.ReadMessage()
+			if err != nil {
+				s.dropServer()
+				return &serverLostError{err: err}
+			}
+			if typ == 'Z' {
+				break
+			}
+			switch typ {
+			case 'H':
+				if !started {
+					if err := s.c.WriteFrame('H', body); err != nil {
+						return &clientLostError{err: err}
+					}
+					started = true
+				}
+			case 'd':
+				data := body
+				if !dataSeen && !first {
+					dataSeen = true
+					switch {
+					case binaryFormat && len(data) >= 19:
+						data = data[19+int(binary.BigEndian.Uint32(data[15:19])):]
+					case co.Header:
+						data = nil
+					}
+				}
+				dataSeen = true
+				if held != nil {
+					if err := s.c.WriteFrame('d', held); err != nil {
+						return &clientLostError{err: err}
+					}
+				}
+				held = append(held[:0:0], data...)
+			case 'c':
+			case 'C':
+				var n int64
+				if _, err := fmt.Sscanf(string(trimNul(body)), "COPY %d", &n); err == nil {
+					total += n
+				}
+			case 'E':
+				var er pgproto3.ErrorResponse
+				_ = er.Decode(body)
+				shardErr = errorFromResponse(&er)
+			case 'N':
+				if first {
+					if err := s.c.WriteFrame('N', body); err != nil {
+						return &clientLostError{err: err}
+					}
+				}
+			}
+		}
+		// A binary stream's trailer (-1 as int16) ends the last shard's
+		// rows only.
+		if held != nil && !(binaryFormat && !last && len(held) == 2 && held[0] == 0xff && held[1] == 0xff) && len(held) > 0 {
+			if err := s.c.WriteFrame('d', held); err != nil {
+				return &clientLostError{err: err}
+			}
+		}
+		if shardErr != nil {
+			if !started {
+				if !inBlock {
+					s.releaseServer()
+				} else {
+					s.txStatus, s.distributedFailed = 'E', true
+				}
+				return s.refuseQuery(shardErr)
+			}
+			return s.failCopyOut(shardErr, inBlock)
+		}
+	}
+	if !inBlock {
+		s.releaseServer()
+	}
+	if err := s.c.WriteFrame('c', nil); err != nil {
+		return &clientLostError{err: err}
+	}
+	if err := s.c.WriteFrame('C', append([]byte(fmt.Sprintf("COPY %d", total)), 0)); err != nil {
+		return &clientLostError{err: err}
+	}
+	return s.readyWithoutServer()
+}
+
+// failCopyOut ends a COPY TO STDOUT the client has started receiving.
+func (s *session) failCopyOut(err error, inBlock bool) error {
+	if inBlock {
+		s.txStatus, s.distributedFailed = 'E', true
+	} else {
+		s.releaseServer()
+	}
+	if err := s.c.SendError(pgerror.From(err)); err != nil {
+		return &clientLostError{err: err}
+	}
+	return s.readyWithoutServer()
+}

@@ -97,8 +97,9 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 		}
 		return false, nil
 	default:
-		if _, ok := leafOf(rt.plan.Root).(*planner.CopyIn); ok {
-			return true, pgerror.New(pgerror.FeatureNotSupported, "COPY FROM STDIN into a table on several shards is supported in the simple query protocol only").
+		_, copyOut := rt.plan.Root.(*planner.CopyOut)
+		if _, ok := leafOf(rt.plan.Root).(*planner.CopyIn); ok || copyOut {
+			return true, pgerror.New(pgerror.FeatureNotSupported, "COPY with a table on several shards is supported in the simple query protocol only").
 				WithHint("send the COPY as a simple Query message (psql, pgx CopyFrom and psycopg do)")
 		}
 		writes := rt.plan.Analysis == nil || !rt.plan.Analysis.ReadOnly

@@ -189,6 +189,17 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 	if ci, ok := leafOf(rt.plan.Root).(*planner.CopyIn); ok {
 		return true, s.shardedCopy(ctx, rt.plan, ci, sql)
 	}
+	if co, ok := rt.plan.Root.(*planner.CopyOut); ok {
+		route, _ := leafOf(co).(*planner.Route)
+		if route == nil {
+			return true, s.refuseQuery(pgerror.New(pgerror.InternalError, "COPY TO plan has no route"))
+		}
+		shards, err := s.shardTargets(route, rt.lits, sql, nil)
+		if err != nil {
+			return true, s.refuseQuery(err)
+		}
+		return true, s.shardedCopyOut(ctx, co, route, shards, sql)
+	}
 	res, err := s.runDistributed(ctx, rt.plan, rt.lits, &clientStatement{sql: sql})
 	if err != nil {
 		return true, s.refuseQuery(err)

@@ -70,6 +70,8 @@ func tableConfig() []config.Table {
 	for _, name := range referenceTables {
 		ts = append(ts, config.Table{Name: name, Reference: true})
 	}
+	// Created and dropped by TestCopyThroughShards.
+	ts = append(ts, config.Table{Name: "copy_items", Key: "id"})
 	return ts
 }
 

@@ -1,0 +1,208 @@
+package sharded_test
+
+// Routing features beyond the corpus: shard hints (comment and setting),
+// EXPLAIN (ROUTE), shard-local constraint checks on DDL, and a shard that
+// is down (57P03, never part of the rows).
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/shardproxy/shardproxy/test/testenv"
+)
+
+func TestShardHints(t *testing.T) {
+	if selfCheck {
+		t.Skip("hints are the proxy's")
+	}
+	ctx := testenv.TestCtx(t, time.Minute)
+	conn := testenv.Connect(t, ctx, proxyURL)
+	defer conn.Close(ctx)
+	// Each shard answers with its own rows only: the counts by hint add
+	// up to the whole table.
+	var total, viaHints, viaSetting int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range proxyShards {
+		var n int
+		if err := conn.QueryRow(ctx, "/* shard: "+id+" */ SELECT count(*) FROM customers").Scan(&n); err != nil {
+			t.Fatalf("hint %s: %v", id, err)
+		}
+		viaHints += n
+		if _, err := conn.Exec(ctx, "SET shardproxy.shard = '"+id+"'"); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&n); err != nil {
+			t.Fatalf("SET shardproxy.shard = %s: %v", id, err)
+		}
+		viaSetting += n
+	}
+	if _, err := conn.Exec(ctx, "RESET shardproxy.shard"); err != nil {
+		t.Fatal(err)
+	}
+	if viaHints != total || viaSetting != total {
+		t.Fatalf("per-shard counts add up to %d (hints) and %d (setting), want %d", viaHints, viaSetting, total)
+	}
+	_, err := conn.Exec(ctx, "/* shard: nosuch */ SELECT 1")
+	testenv.RequireCode(t, err, "42704")
+}
+
+func TestExplainRoute(t *testing.T) {
+	if selfCheck {
+		t.Skip("EXPLAIN (ROUTE) is the proxy's")
+	}
+	ctx := testenv.TestCtx(t, time.Minute)
+	conn := testenv.Connect(t, ctx, proxyURL)
+	defer conn.Close(ctx)
+	cases := map[string]string{
+		"EXPLAIN (ROUTE) SELECT * FROM customers WHERE id = 42":                      "Route shards owning keys 42",
+		"EXPLAIN (ROUTE) SELECT tier, count(*) FROM customers GROUP BY tier":         "Aggregate",
+		"EXPLAIN (ROUTE) SELECT id FROM customers ORDER BY id LIMIT 3":               "MergeSort",
+		"EXPLAIN (ROUTE) INSERT INTO customers (id, name) VALUES (1, 'a'), (2, 'b')": "InsertSplit",
+	}
+	for q, want := range cases {
+		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+			rows, err := conn.Query(ctx, q, mode)
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			if !strings.Contains(strings.Join(lines, "\n"), want) {
+				t.Errorf("%s (%v): plan\n%s\nlacks %q", q, mode, strings.Join(lines, "\n"), want)
+			}
+		}
+	}
+}
+
+func TestShardLocalConstraints(t *testing.T) {
+	if selfCheck {
+		t.Skip("the checks are the proxy's")
+	}
+	ctx := testenv.TestCtx(t, time.Minute)
+	conn := testenv.Connect(t, ctx, proxyURL)
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		// customers is sharded by id: uniqueness must include it.
+		"ALTER TABLE customers ADD CONSTRAINT customers_name_key UNIQUE (name)",
+		"CREATE UNIQUE INDEX customers_name_idx ON customers (name)",
+		// A foreign key to a table that is neither colocated nor reference.
+		"ALTER TABLE orders ADD CONSTRAINT orders_note_fk FOREIGN KEY (note) REFERENCES sessions (token)",
+	} {
+		_, err := conn.Exec(ctx, q)
+		pe := testenv.RequireCode(t, err, "0A000")
+		if pe.Hint == "" {
+			t.Errorf("%s: refused without a hint", q)
+		}
+	}
+	// Including the key is fine, on every shard.
+	if _, err := conn.Exec(ctx, "CREATE UNIQUE INDEX customers_id_name_idx ON customers (id, name)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "DROP INDEX customers_id_name_idx"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShardDown(t *testing.T) {
+	if selfCheck {
+		t.Skip("needs the proxy")
+	}
+	ctx := testenv.TestCtx(t, 2*time.Minute)
+	conn := testenv.Connect(t, ctx, proxyURL)
+	defer conn.Close(ctx)
+	down := shardPrimary("s3")
+	if err := down.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := down.Start(sctx); err != nil {
+			t.Errorf("restarting s3: %v", err)
+			return
+		}
+		// The proxy backs off a server that refused it; later tests need
+		// it back.
+		testenv.WaitFor(t, sctx, "the proxy to reach s3 again", func() (bool, error) {
+			_, err := conn.Exec(sctx, "/* shard: s3 */ SELECT 1")
+			return err == nil, nil
+		})
+	}()
+	rows, err := conn.Query(ctx, "SELECT id FROM customers ORDER BY id")
+	var got int
+	if err == nil {
+		for rows.Next() {
+			got++
+		}
+		err = rows.Err()
+	}
+	testenv.RequireCode(t, err, "57P03")
+	if got != 0 {
+		t.Errorf("%d rows reached the client before the error", got)
+	}
+}
+
+func TestCopyThroughShards(t *testing.T) {
+	if selfCheck {
+		t.Skip("needs the proxy")
+	}
+	ctx := testenv.TestCtx(t, time.Minute)
+	conn := testenv.Connect(t, ctx, proxyURL)
+	defer conn.Close(ctx)
+	// copy_items is configured sharded by id (tableConfig).
+	if _, err := conn.Exec(ctx, "CREATE TABLE copy_items (id bigint PRIMARY KEY, v text)"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), "DROP TABLE copy_items")
+	var rows [][]any
+	for i := range 1000 {
+		rows = append(rows, []any{int64(i*7919 - 3000), "v" + strings.Repeat("x", i%5)})
+	}
+	// pgx sends COPY ... FROM STDIN BINARY.
+	n, err := conn.CopyFrom(ctx, pgx.Identifier{"copy_items"}, []string{"id", "v"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1000 {
+		t.Fatalf("CopyFrom copied %d rows, want 1000", n)
+	}
+	var count int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM copy_items").Scan(&count); err != nil || count != 1000 {
+		t.Fatalf("count %d, %v", count, err)
+	}
+	var buf strings.Builder
+	tag, err := conn.PgConn().CopyTo(ctx, &buf, "COPY copy_items TO STDOUT WITH (FORMAT csv, HEADER)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if tag.RowsAffected() != 1000 || len(lines) != 1001 || lines[0] != "id,v" {
+		t.Fatalf("COPY TO: tag %q, %d lines, first %q", tag, len(lines), lines[0])
+	}
+	// A CSV COPY FROM with a header.
+	csv := "id,v\n100000001,a\n-100000002,\"b,c\"\n"
+	if _, err := conn.PgConn().CopyFrom(ctx, strings.NewReader(csv), "COPY copy_items FROM STDIN WITH (FORMAT csv, HEADER true)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM copy_items").Scan(&count); err != nil || count != 1002 {
+		t.Fatalf("count after CSV copy %d, %v", count, err)
+	}
+	// Every shard got its own rows.
+	for _, id := range proxyShards {
+		var n int
+		if err := conn.QueryRow(ctx, "/* shard: "+id+" */ SELECT count(*) FROM copy_items").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n < 200 {
+			t.Errorf("%s holds %d of 1002 copied rows", id, n)
+		}
+	}
+}
