@@ -16,6 +16,7 @@ package router
 import (
 	"context"
 	"encoding/binary"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -76,6 +77,9 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 	if err != nil {
 		return true, err
 	}
+	// The session reuses its literal buffer for the next statement; a
+	// portal may run after another Bind was planned.
+	rt.lits = slices.Clone(rt.lits)
 	portal := &distributedPortal{rt: rt, cs: cs}
 	switch {
 	case rt.plan.Explain:

@@ -39,6 +39,68 @@ func (s *session) route(ctx context.Context, sql string, params *boundParams) (*
 	if err != nil {
 		return nil, err
 	}
+	if a := plan.Analysis; a != nil && a.Command == "EXECUTE" {
+		return s.routeExecute(ctx, plan, lits)
+	}
+	return s.decide(plan, lits, sql, params)
+}
+
+// routeExecute routes EXECUTE by the plan of its PREPARE, with EXECUTE's
+// arguments as the parameters. It runs where the prepared statement's
+// keys are; a prepared statement needing several shards is refused (the
+// extended protocol runs those).
+func (s *session) routeExecute(ctx context.Context, plan *planner.Plan, lits []planner.Literal) (*routing, error) {
+	a := plan.Analysis
+	text, ok := s.sqlStmts[a.Name]
+	if !ok {
+		// The server answers with PostgreSQL's own error.
+		return &routing{plan: plan, lits: lits, shard: s.r.Map().Shards[0].ID}, nil
+	}
+	args := make([][]byte, len(a.Args))
+	computed := false
+	for i, v := range a.Args {
+		if v == nil {
+			computed = true
+			continue
+		}
+		t, err := v.Text(lits)
+		if err != nil {
+			return nil, pgerror.Wrap(err, pgerror.InternalError, "could not read EXECUTE's arguments")
+		}
+		args[i] = []byte(t)
+	}
+	lits = append([]planner.Literal(nil), lits...)
+	prep, prepLits, err := s.buildPlan(ctx, text)
+	if err != nil {
+		return nil, err
+	}
+	if prep.Inner == nil {
+		return &routing{plan: plan, lits: lits, shard: s.r.Map().Shards[0].ID}, nil
+	}
+	switch leafOf(prep.Inner.Root).(type) {
+	case *planner.Route, *planner.InsertSplit:
+	default:
+		return nil, pgerror.New(pgerror.FeatureNotSupported, "EXECUTE of this prepared statement is not supported across shards").
+			WithHint("run the statement itself, or prepare it with the extended protocol")
+	}
+	if r, ok := leafOf(prep.Inner.Root).(*planner.Route); computed && (!ok || r.Target == planner.TargetKeys) {
+		return nil, pgerror.New(pgerror.FeatureNotSupported, "EXECUTE with computed arguments cannot be routed by key").
+			WithHint("pass constants to EXECUTE, or bind parameters with the extended protocol")
+	}
+	inner, err := s.decide(prep.Inner, prepLits, text, &boundParams{values: args})
+	if err != nil {
+		return nil, err
+	}
+	if inner.shard == "" {
+		return nil, pgerror.New(pgerror.FeatureNotSupported, "EXECUTE of a prepared statement that spans shards is not supported").
+			WithHint("run the statement itself, or prepare it with the extended protocol")
+	}
+	return &routing{plan: plan, lits: lits, shard: inner.shard}, nil
+}
+
+// decide resolves a plan's targets for these literals and parameters.
+func (s *session) decide(plan *planner.Plan, lits []planner.Literal, sql string, params *boundParams) (*routing, error) {
+	var err error
 	rt := &routing{plan: plan, lits: lits}
 	if plan.Explain {
 		return rt, nil

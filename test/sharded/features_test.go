@@ -6,6 +6,7 @@ package sharded_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +206,46 @@ func TestCopyThroughShards(t *testing.T) {
 			t.Errorf("%s holds %d of 1002 copied rows", id, n)
 		}
 	}
+}
+
+func TestExecuteRoutesByArguments(t *testing.T) {
+	if selfCheck {
+		t.Skip("needs the proxy")
+	}
+	ctx := testenv.TestCtx(t, time.Minute)
+	direct := testenv.Connect(t, ctx, directURL)
+	defer direct.Close(ctx)
+	conn := testenv.Connect(t, ctx, proxyURL)
+	defer conn.Close(ctx)
+	rows, err := direct.Query(ctx, "SELECT id, name FROM customers WHERE name IS NOT NULL ORDER BY id LIMIT 12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type customer struct {
+		ID   int64
+		Name string
+	}
+	want, err := pgx.CollectRows(rows, pgx.RowToStructByPos[customer])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "PREPARE by_id(bigint) AS SELECT name FROM customers WHERE id = $1", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range want {
+		var name string
+		if err := conn.QueryRow(ctx, "EXECUTE by_id("+strconv.FormatInt(c.ID, 10)+")", pgx.QueryExecModeSimpleProtocol).Scan(&name); err != nil {
+			t.Fatalf("EXECUTE by_id(%d): %v", c.ID, err)
+		}
+		if name != c.Name {
+			t.Fatalf("EXECUTE by_id(%d) = %q, want %q", c.ID, name, c.Name)
+		}
+	}
+	// A prepared statement over every shard is refused, never answered
+	// from one shard.
+	if _, err := conn.Exec(ctx, "PREPARE all_names AS SELECT count(*) FROM customers", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, "EXECUTE all_names", pgx.QueryExecModeSimpleProtocol)
+	testenv.RequireCode(t, err, "0A000")
 }
