@@ -120,6 +120,7 @@ func readAnswer(sc *serverConn, ans *shardAnswer) error {
 		case 'Z':
 			if len(body) > 0 {
 				ans.status = body[0]
+				sc.txStatus = body[0]
 			}
 			return nil
 		case 'G', 'H', 'W':

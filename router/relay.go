@@ -169,6 +169,9 @@ func (s *session) relay(ctx context.Context) error {
 				}
 			}
 		case 'Z': // ReadyForQuery
+			if len(body) > 0 {
+				sc.txStatus = body[0]
+			}
 			s.awaitingSync = false
 			s.openBatch = false
 			if s.schemaChanged {

@@ -35,6 +35,9 @@ type serverConn struct {
 	// dirty: the connection holds session state no other client may
 	// inherit; it is closed instead of pooled.
 	dirty bool
+	// txStatus is the server's transaction status as of its last
+	// ReadyForQuery: a connection not idle ('I') is never pooled.
+	txStatus byte
 }
 
 func newServerConn(bc *backend.Conn, p *pool) *serverConn {

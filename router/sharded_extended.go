@@ -70,12 +70,18 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 	cs := &clientStatement{sql: stmt.query, paramOIDs: stmt.paramOIDs,
 		params:        boundParams{formats: msg.ParameterFormatCodes, values: msg.Parameters, oids: oids},
 		resultFormats: msg.ResultFormatCodes}
-	if s.txStatus == 'E' {
-		return false, nil // the server answers 25P02 itself
-	}
 	rt, err := s.route(ctx, stmt.query, &cs.params)
 	if err != nil {
+		if s.txStatus == 'E' {
+			return false, nil // the server answers 25P02 itself
+		}
 		return true, err
+	}
+	if s.txStatus == 'E' && !(rt.plan.Analysis != nil && isTxnEnd(rt.plan.Analysis.Command) && (len(s.parked) > 0 || s.distributedFailed)) {
+		if s.distributedFailed {
+			return true, errAborted()
+		}
+		return false, nil // the server answers 25P02 itself
 	}
 	// The session reuses its literal buffer for the next statement; a
 	// portal may run after another Bind was planned.

@@ -237,11 +237,16 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 		trimmed := strings.TrimRight(strings.TrimSpace(sql), "; \t\r\n")
 		s.noteBegin(a, sql, strings.Contains(trimmed, ";"))
 	}
-	if rt.shard != "" {
-		if s.txStatus == 'E' && s.server != nil {
-			// The current server answers with PostgreSQL's own 25P02.
-			return false, nil
+	if s.txStatus == 'E' {
+		if s.distributedFailed || s.server == nil {
+			// The failure was on another shard: this one would run the
+			// statement, PostgreSQL would not.
+			return true, s.refuseQuery(errAborted())
 		}
+		// The current server answers with PostgreSQL's own 25P02.
+		return false, nil
+	}
+	if rt.shard != "" {
 		if err := s.useShard(ctx, rt.shard); err != nil {
 			return true, s.refuseQuery(err)
 		}

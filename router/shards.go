@@ -108,7 +108,8 @@ func (s *session) releaseParked(drop bool) {
 	for id, sc := range s.parked {
 		delete(s.parked, id)
 		switch {
-		case drop || sc.dirty:
+		case drop || sc.dirty || sc.txStatus != 'I' && sc.txStatus != 0:
+			// Never pool a connection still inside a transaction.
 			sc.pool.discard(sc)
 		default:
 			sc.pool.release(sc)

@@ -249,3 +249,41 @@ func TestExecuteRoutesByArguments(t *testing.T) {
 	_, err = conn.Exec(ctx, "EXECUTE all_names", pgx.QueryExecModeSimpleProtocol)
 	testenv.RequireCode(t, err, "0A000")
 }
+
+func TestFailedStatementAbortsTransactionOnEveryShard(t *testing.T) {
+	if selfCheck {
+		t.Skip("needs the proxy")
+	}
+	ctx := testenv.TestCtx(t, time.Minute)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		conn := testenv.Connect(t, ctx, proxyURL)
+		// id lives on s1, bad on s2.
+		var id, bad int64
+		if err := conn.QueryRow(ctx, "/* shard: s1 */ SELECT max(id) FROM customers", mode).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, "/* shard: s2 */ SELECT max(id) FROM customers", mode).Scan(&bad); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Touch one shard first, then fail on another through a scatter.
+		if _, err := tx.Exec(ctx, "UPDATE customers SET tier = tier WHERE id = "+strconv.FormatInt(id, 10), mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.Exec(ctx, "SELECT 1 / (CASE WHEN id = "+strconv.FormatInt(bad, 10)+" THEN 0 ELSE 1 END) FROM customers", mode)
+		testenv.RequireCode(t, err, "22012")
+		_, err = tx.Exec(ctx, "SELECT count(*) FROM customers WHERE id = 1", mode)
+		testenv.RequireCode(t, err, "25P02")
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var one int
+		if err := conn.QueryRow(ctx, "SELECT 1", mode).Scan(&one); err != nil || one != 1 {
+			t.Fatalf("after ROLLBACK: %d, %v", one, err)
+		}
+		conn.Close(ctx)
+	}
+}
