@@ -216,6 +216,8 @@ func (s *session) releaseServer() {
 	}
 	s.releaseParked(false)
 	s.wrote = nil
+	// Cursors end with the transaction (WITH HOLD is refused).
+	clear(s.cursors)
 }
 
 // discardCurrent closes the current connection only (the session's other

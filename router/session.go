@@ -42,6 +42,8 @@ type session struct {
 	// distributedFailed: a statement of this transaction failed on a
 	// shard other than the current connection's; COMMIT rolls back.
 	distributedFailed bool
+	// cursors maps the open cursors to the shard that declared them.
+	cursors map[string]string
 	// commitTag overrides the tag of the COMMIT being answered.
 	commitTag string
 	// view is the schema the last statement was planned with.

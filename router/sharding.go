@@ -137,7 +137,27 @@ func (s *session) decide(plan *planner.Plan, lits []planner.Literal, sql string,
 	if len(shards) == 1 {
 		rt.shard = shards[0]
 	}
+	if a != nil {
+		s.routeCursor(a, rt)
+	}
 	return rt, nil
+}
+
+// routeCursor keeps a cursor's statements on the shard that declared it.
+func (s *session) routeCursor(a *planner.Analysis, rt *routing) {
+	switch a.Command {
+	case "DECLARE CURSOR":
+		if rt.shard != "" {
+			if s.cursors == nil {
+				s.cursors = map[string]string{}
+			}
+			s.cursors[a.Name] = rt.shard
+		}
+	case "FETCH", "MOVE", "CLOSE CURSOR":
+		if id, ok := s.cursors[a.Name]; ok {
+			rt.shard = id
+		}
+	}
 }
 
 // checkKeyUpdate allows an UPDATE of the key only when the row stays on

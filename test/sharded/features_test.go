@@ -287,3 +287,35 @@ func TestFailedStatementAbortsTransactionOnEveryShard(t *testing.T) {
 		conn.Close(ctx)
 	}
 }
+
+func TestCursorStaysOnItsShard(t *testing.T) {
+	if selfCheck {
+		t.Skip("needs the proxy")
+	}
+	ctx := testenv.TestCtx(t, time.Minute)
+	conn := testenv.Connect(t, ctx, proxyURL)
+	defer conn.Close(ctx)
+	var id int64
+	var want string
+	if err := conn.QueryRow(ctx, "/* shard: s3 */ SELECT id, name FROM customers WHERE name IS NOT NULL ORDER BY id LIMIT 1").Scan(&id, &want); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "DECLARE c CURSOR FOR SELECT name FROM customers WHERE id = "+strconv.FormatInt(id, 10)); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := tx.QueryRow(ctx, "FETCH NEXT FROM c").Scan(&got); err != nil || got != want {
+		t.Fatalf("FETCH: %q, %v; want %q", got, err, want)
+	}
+	if _, err := tx.Exec(ctx, "CLOSE c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
