@@ -198,6 +198,10 @@ type Analysis struct {
 	// the first thing that made it not read-only.
 	ReadOnly   bool
 	SideEffect string
+	// CallsUserFunction: the statement calls a function outside
+	// pg_catalog, which may change the server session (set_config,
+	// advisory locks, LISTEN) where the text does not show it.
+	CallsUserFunction bool
 	// SingleShard is set when the statement is exact only if every key it
 	// touches is on one shard (and on the first shard, when it also reads
 	// or writes an unsharded table): sharded tables not joined on their

@@ -153,6 +153,7 @@ func (an *analyzer) finish() {
 	}
 	out.ReadOnly = an.sideEffect == ""
 	out.SideEffect = an.sideEffect
+	out.CallsUserFunction = an.userFunction
 }
 
 // checkPlacement applies the rules that follow from where the tables live:

@@ -416,6 +416,10 @@ func (an *analyzer) checkFunction(schema, fn string) (builtin bool) {
 			return true
 		}
 	}
+	// A user function may change settings (set_config), take advisory
+	// locks or LISTEN: effects on the server session the router must
+	// look for afterwards, read-only or not.
+	an.userFunction = true
 	if !an.knownReadOnly(schema, fn) {
 		q := fn
 		if schema != "" {

@@ -19,6 +19,7 @@ type analyzer struct {
 	ctes            []*cte
 	pairs           [][2]int // key nodes whose rows are combined: must be colocated
 	sideEffect      string
+	userFunction    bool // a call of a function outside pg_catalog
 	singleShardHint string
 	keyTable        int  // the table whose key an UPDATE assigns
 	broadcast       bool // DDL or utility: runs on every primary, whatever its tables
@@ -56,7 +57,11 @@ func analyzeTop(stmt *pg.Node, schema Schema, lits *literalMap) *analyzer {
 
 // nested analyzes a statement inside this one (PREPARE, EXPLAIN, DECLARE).
 func (an *analyzer) nested(stmt *pg.Node) *Analysis {
-	return analyzeRaw(stmt, an.schema, an.lits)
+	a := analyzeRaw(stmt, an.schema, an.lits)
+	if a.CallsUserFunction {
+		an.userFunction = true
+	}
+	return a
 }
 
 func (an *analyzer) statement(stmt *pg.Node) {

@@ -132,6 +132,13 @@ func (s *session) runDistributed(ctx context.Context, plan *planner.Plan, lits [
 		}
 		return nil, a.err
 	}
+	if plan.Analysis != nil && plan.Analysis.CallsUserFunction {
+		// A function may have changed the server sessions in ways the
+		// proxy cannot see; those connections serve no one else.
+		for _, sc := range conns {
+			sc.dirty = true
+		}
+	}
 	if ownTxn {
 		if err := s.commitShards(ctx, conns, stmts); err != nil {
 			return nil, err

@@ -52,6 +52,9 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 		return pgerror.New(pgerror.DuplicatePreparedStatement, "prepared statement %q already exists", msg.Name)
 	}
 	st := planner.Analyze(msg.Query)
+	if !st.Opaque && s.callsUserFunction(msg.Query) {
+		st.Opaque = true
+	}
 	if st.NeedsSession != "" {
 		return pgerror.New(pgerror.FeatureNotSupported, "%s is not supported in transaction pooling", st.NeedsSession).
 			WithHint("it needs a server session of its own; use pool.mode: session for this client")

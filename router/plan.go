@@ -59,3 +59,16 @@ func (s *session) buildPlan(ctx context.Context, sql string) (*planner.Plan, []p
 
 // shardHintSetting routes every statement of a session to one shard.
 const shardHintSetting = "shardproxy.shard"
+
+// callsUserFunction reports whether sql calls a function outside
+// pg_catalog: such a call may change the server session (set_config,
+// advisory locks, LISTEN) without the text showing it, so the session's
+// state is read back and checked after the transaction, as after a DO
+// block. The analysis needs no catalog; it is cached like any plan, under
+// a key of its own.
+func (s *session) callsUserFunction(sql string) bool {
+	pc := planner.PlanContext{BuildContext: planner.BuildContext{Shards: 1}, Database: "\x00functions"}
+	plan, lits, err := s.r.planner.PlanAppend(pc, sql, s.lits[:0])
+	s.lits = lits[:0]
+	return err == nil && plan.Analysis != nil && plan.Analysis.CallsUserFunction
+}

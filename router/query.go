@@ -26,6 +26,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		}
 	}
 	plan := struct{ planner.Statement }{planner.Analyze(sql)}
+	if s.mode == PoolTransaction && !plan.Opaque && s.callsUserFunction(sql) {
+		plan.Opaque = true
+	}
 	e := expect{kind: 'Q'}
 	if s.mode == PoolTransaction {
 		// PostgreSQL drops the unnamed statement at every simple query.
