@@ -248,17 +248,25 @@ func runOnConns(ctx context.Context, conns []*serverConn, stmts []*shardStatemen
 	return answers, nil
 }
 
+// exchange writes frames to a connection and reads its answer up to
+// ReadyForQuery.
+func exchange(sc *serverConn, frames []byte) (shardAnswer, error) {
+	var ans shardAnswer
+	if err := sc.WriteRaw(frames); err != nil {
+		return ans, &serverLostError{err: err}
+	}
+	if err := sc.Flush(); err != nil {
+		return ans, &serverLostError{err: err}
+	}
+	err := readAnswer(sc, &ans)
+	return ans, err
+}
+
 // execSimple runs a simple query of the proxy's own on a connection and
 // returns the server's error, if any.
 func execSimple(sc *serverConn, sql string) error {
-	if err := sc.WriteRaw(simpleQueryFrame(nil, sql)); err != nil {
-		return &serverLostError{err: err}
-	}
-	if err := sc.Flush(); err != nil {
-		return &serverLostError{err: err}
-	}
-	var ans shardAnswer
-	if err := readAnswer(sc, &ans); err != nil {
+	ans, err := exchange(sc, simpleQueryFrame(nil, sql))
+	if err != nil {
 		return err
 	}
 	if ans.err != nil {

@@ -252,14 +252,8 @@ func (s *session) executePortal(ctx context.Context, p *distributedPortal, maxRo
 func (s *session) syncParked() error {
 	for sc := range s.unsynced {
 		delete(s.unsynced, sc)
-		if err := sc.WriteFrame('S', nil); err != nil {
-			return &serverLostError{err: err}
-		}
-		if err := sc.Flush(); err != nil {
-			return &serverLostError{err: err}
-		}
-		var ans shardAnswer
-		if err := readAnswer(sc, &ans); err != nil {
+		ans, err := exchange(sc, []byte{'S', 0, 0, 0, 4})
+		if err != nil {
 			return err
 		}
 		if ans.err != nil {

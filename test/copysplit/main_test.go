@@ -4,7 +4,6 @@ package copysplit_test
 // oracle; one is enough.
 
 import (
-	"os"
 	"testing"
 
 	"github.com/shardproxy/shardproxy/localpg"
@@ -14,8 +13,5 @@ import (
 var cluster *localpg.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithCluster(m, 1, 0, func(c *localpg.Cluster) error {
-		cluster = c
-		return nil
-	}))
+	testenv.Main(m, 1, 0, &cluster)
 }

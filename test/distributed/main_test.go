@@ -1,7 +1,6 @@
 package distributed_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/shardproxy/shardproxy/localpg"
@@ -11,8 +10,5 @@ import (
 var cluster *localpg.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithCluster(m, 2, 0, func(c *localpg.Cluster) error {
-		cluster = c
-		return nil
-	}))
+	testenv.Main(m, 2, 0, &cluster)
 }

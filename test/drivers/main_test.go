@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"os/exec"
 	"reflect"
 	"slices"
@@ -29,10 +28,7 @@ import (
 var cluster *localpg.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithCluster(m, 1, 0, func(c *localpg.Cluster) error {
-		cluster = c
-		return nil
-	}))
+	testenv.Main(m, 1, 0, &cluster)
 }
 
 // target is where a driver's script connects: a proxy node in one pool

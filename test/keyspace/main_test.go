@@ -3,7 +3,6 @@ package keyspace_test
 // The package's shared cluster: one shard, no replicas.
 
 import (
-	"os"
 	"testing"
 
 	"github.com/shardproxy/shardproxy/localpg"
@@ -13,8 +12,5 @@ import (
 var cluster *localpg.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithCluster(m, 1, 0, func(c *localpg.Cluster) error {
-		cluster = c
-		return nil
-	}))
+	testenv.Main(m, 1, 0, &cluster)
 }

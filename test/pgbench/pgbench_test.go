@@ -26,10 +26,7 @@ import (
 var cluster *localpg.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithCluster(m, 2, 0, func(c *localpg.Cluster) error {
-		cluster = c
-		return nil
-	}))
+	testenv.Main(m, 2, 0, &cluster)
 }
 
 const scale = 4

@@ -4,7 +4,6 @@ package pooling_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -19,10 +18,7 @@ import (
 var cluster *localpg.Cluster
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithCluster(m, 1, 0, func(c *localpg.Cluster) error {
-		cluster = c
-		return nil
-	}))
+	testenv.Main(m, 1, 0, &cluster)
 }
 
 // startNode starts a node in front of the cluster with cfg adjusted by

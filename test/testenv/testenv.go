@@ -124,3 +124,12 @@ func RunWithCluster(m *testing.M, shards, replicas int, setup func(*localpg.Clus
 	}
 	return code
 }
+
+// Main is the TestMain of a package that only keeps its cluster: it
+// starts shards, stores the cluster in *keep, runs the tests and exits.
+func Main(m *testing.M, shards, replicas int, keep **localpg.Cluster) {
+	os.Exit(RunWithCluster(m, shards, replicas, func(c *localpg.Cluster) error {
+		*keep = c
+		return nil
+	}))
+}

@@ -1,5 +1,9 @@
 package router
 
+// The two pieces the distributed path borrows: package merge evaluates a
+// plan's merge primitives over the shards' rows, package twopc commits a
+// transaction on several shards.
+
 import (
 	"context"
 
@@ -44,14 +48,8 @@ var _ twopc.Participant = participant{}
 func (p participant) Name() string { return p.id }
 
 func (p participant) Exec(ctx context.Context, sql string) (string, error) {
-	if err := p.sc.WriteRaw(simpleQueryFrame(nil, sql)); err != nil {
-		return "", &serverLostError{err: err}
-	}
-	if err := p.sc.Flush(); err != nil {
-		return "", &serverLostError{err: err}
-	}
-	var ans shardAnswer
-	if err := readAnswer(p.sc, &ans); err != nil {
+	ans, err := exchange(p.sc, simpleQueryFrame(nil, sql))
+	if err != nil {
 		return "", err
 	}
 	if ans.err != nil {
