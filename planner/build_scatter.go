@@ -71,7 +71,13 @@ func (b *builder) scatter(an *analyzer, sel *pg.SelectStmt, route *Route) *Plan 
 	s := &scatter{an: an, sel: sel, hiddenBy: map[string]int{}, keys: map[*pg.Node]string{}}
 	root, err := s.build(route)
 	if err != nil {
-		return refusedPlan(an.out, err)
+		p := refusedPlan(an.out, err)
+		// A merge the proxy cannot do exactly is no obstacle on one
+		// shard: a shard hint lifts it. PostgreSQL's own errors stand.
+		if r, ok := p.Root.(*Refuse); ok && r.Refusal.Code == pgerror.FeatureNotSupported {
+			p.spansShards = true
+		}
+		return p
 	}
 	return plan(an.out, root)
 }

@@ -87,6 +87,15 @@ func runDemo(cmd *cobra.Command, dir string, port, shards, replicas int, logLeve
 	// shards, so the demo leaves nothing behind in the working directory.
 	cfg.DataDir = filepath.Join(cluster.Dir, "proxy")
 	cfg.Users = []config.User{{Name: "app", Password: "app", BackendUser: "app", BackendPassword: "app"}}
+	// Example tables to try sharding with (create them through the proxy;
+	// see the README): accounts and orders sharded and colocated by the
+	// account id, countries copied on every shard. Any other table lives
+	// on the first shard.
+	cfg.Tables = []config.Table{
+		{Name: "accounts", Schema: "public", Key: "id"},
+		{Name: "orders", Schema: "public", Key: "account_id"},
+		{Name: "countries", Schema: "public", Reference: true},
+	}
 	for _, sh := range cluster.Shards {
 		s := config.Shard{ID: sh.ID, Primary: sh.Primary.Addr()}
 		for _, r := range sh.Replicas {

@@ -69,6 +69,23 @@ func TestDemo(t *testing.T) {
 	if got := strings.TrimSpace(string(out)); !strings.HasSuffix(got, "1|a") {
 		t.Fatalf("psql printed %q, want the row 1|a", got)
 	}
+	// The README's sharding walk-through: accounts is sharded by id over
+	// the two shards.
+	out, err = exec.CommandContext(ctx, "psql", "-X", "-v", "ON_ERROR_STOP=1", "-At", url,
+		"-c", "create table accounts(id bigint primary key, owner text, balance numeric(12,2))",
+		"-c", "insert into accounts values (1, 'ann', 10), (2, 'bob', 20.5), (3, 'cy', 30), (4, 'di', 28)",
+		"-c", "insert into accounts values (5, 'ed', 0), (6, 'flo', 0)",
+		"-c", "select count(*), sum(balance) from accounts",
+		"-c", "/* shard: s1 */ select count(*) > 0 and count(*) < 6 from accounts",
+		"-c", "explain (route) select * from accounts where id = 7").CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql through the demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"6|88.50", "\nt\n", "Route shards owning keys 7"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("psql printed\n%s\nwithout %q", out, want)
+		}
+	}
 
 	pids := postgresPIDs(t, dir)
 	if len(pids) == 0 {
