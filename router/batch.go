@@ -291,6 +291,9 @@ func (s *session) sync(ctx context.Context) error {
 	if s.txStatus != 'T' {
 		clear(s.dportals)
 	}
+	if s.upgraded {
+		return s.syncUpgraded(ctx)
+	}
 	if s.server == nil {
 		s.batch.reset()
 		return s.answerWithoutServer()

@@ -81,7 +81,7 @@ func (s *session) runDistributed(ctx context.Context, plan *planner.Plan, lits [
 	if route != nil && route.Write {
 		write = true
 	}
-	inBlock := s.txStatus == 'T'
+	inBlock := s.inTransaction()
 	ownTxn := write && !inBlock && len(stmts) > 1 && !nonTransactional(plan.Analysis, cs.sql)
 
 	conns := make([]*serverConn, len(stmts))
@@ -154,12 +154,9 @@ func (s *session) runDistributed(ctx context.Context, plan *planner.Plan, lits [
 		}
 	}
 	if inBlock {
-		if s.wrote == nil {
-			s.wrote = map[string]bool{}
-		}
 		if write {
 			for _, st := range stmts {
-				s.wrote[st.shard] = true
+				s.noteWroteOn(st.shard)
 			}
 		}
 	} else if s.mode == PoolTransaction {

@@ -56,6 +56,9 @@ type session struct {
 	// shard; unsynced are connections it left with messages unsynced.
 	batchWrote bool
 	unsynced   map[*serverConn]bool
+	// upgraded: the open batch was turned into a transaction block of the
+	// proxy's own, committed at the client's Sync (sharded_extended.go).
+	upgraded bool
 
 	// mu guards server and busy against the cancel path.
 	mu     sync.Mutex

@@ -9,9 +9,14 @@ package router
 // its merged rows kept until Execute has sent them all.
 //
 // An extended-protocol batch outside a transaction block is one implicit
-// transaction in PostgreSQL; spread over shards it would commit shard by
-// shard, so a batch may read from several shards but write on only one
-// (else 0A000, with the hint to use BEGIN).
+// transaction in PostgreSQL: all of it commits at Sync, or none. Spread
+// over shards it would commit shard by shard, so the moment a batch writes
+// on a second shard (or runs a write that needs several), the proxy turns
+// it into a transaction block: a BEGIN of its own on the current
+// connection (PostgreSQL turns an implicit block into a real one there),
+// replayed on every shard that joins, and at the client's Sync a commit on
+// every shard (two-phase when several wrote) or, after an error, a
+// rollback, answered with the ReadyForQuery the client expects ('I').
 
 import (
 	"context"
@@ -35,9 +40,62 @@ type distributedPortal struct {
 	ran     bool // res is set
 }
 
-func errPipelineWrites() *pgerror.Error {
-	return pgerror.New(pgerror.FeatureNotSupported, "a pipeline outside a transaction block cannot write on more than one shard atomically").
-		WithHint("wrap the pipeline in BEGIN ... COMMIT; shardproxy then commits it on every shard with two-phase commit")
+// upgradeBatch turns the open implicit transaction into a block of the
+// proxy's own (see the top of this file).
+func (s *session) upgradeBatch() {
+	if s.upgraded {
+		return
+	}
+	s.upgraded = true
+	s.beginSQL = "BEGIN"
+	if s.server != nil {
+		if s.openBatch {
+			s.writeUnnamedStatement("BEGIN", nil, false)
+			if s.batchWrote {
+				s.noteWroteOn(s.shardID)
+			}
+		} else {
+			// Nothing of the batch ran here yet: this connection joins
+			// like any other.
+			s.writeUnnamedStatement("BEGIN", nil, false)
+		}
+	}
+}
+
+// inTransaction: statements join a transaction block, the client's or
+// the proxy's own for an upgraded batch.
+func (s *session) inTransaction() bool { return s.txStatus == 'T' || s.upgraded }
+
+// noteWroteOn records a write on a shard in the current transaction.
+func (s *session) noteWroteOn(id string) {
+	if s.wrote == nil {
+		s.wrote = map[string]bool{}
+	}
+	s.wrote[id] = true
+}
+
+// finishUpgradedBatch answers the client's Sync of an upgraded batch:
+// every shard commits (or, when the batch failed, rolls back), then the
+// client gets ReadyForQuery 'I' as after any implicit transaction.
+func (s *session) finishUpgradedBatch(ctx context.Context) error {
+	failed := s.distributedFailed
+	for _, sc := range s.participants() {
+		if sc.txStatus == 'E' {
+			failed = true
+		}
+	}
+	s.upgraded = false
+	if err := s.finishDistributedQuiet(ctx, !failed); err != nil {
+		if err := s.c.SendError(pgerror.From(err)); err != nil {
+			return &clientLostError{err: err}
+		}
+	}
+	s.commitTag = ""
+	s.txStatus = 'I'
+	if err := s.c.WriteFrame('Z', []byte{'I'}); err != nil {
+		return &clientLostError{err: err}
+	}
+	return s.c.Flush()
 }
 
 // statementParamOIDs returns the parameter types the server resolved for
@@ -113,8 +171,9 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 				WithHint("send the COPY as a simple Query message (psql, pgx CopyFrom and psycopg do)")
 		}
 		writes := rt.plan.Analysis == nil || !rt.plan.Analysis.ReadOnly
-		if s.txStatus == 'I' && s.openBatch && (s.batchWrote || writes) {
-			return true, errPipelineWrites()
+		if s.txStatus == 'I' && writes {
+			// Committed with the rest of the batch at Sync, not now.
+			s.upgradeBatch()
 		}
 	}
 	if s.dportals == nil {
@@ -145,7 +204,7 @@ func (s *session) switchInBatch(ctx context.Context, shard string, plan *planner
 	}
 	writes := plan.Analysis == nil || !plan.Analysis.ReadOnly
 	if s.txStatus == 'I' && s.openBatch && (s.batchWrote || writes) {
-		return errPipelineWrites()
+		s.upgradeBatch()
 	}
 	prev := s.server
 	open := s.openBatch
@@ -263,4 +322,29 @@ func (s *session) syncParked() error {
 		}
 	}
 	return nil
+}
+
+// syncUpgraded is the client's Sync of an upgraded batch: the current
+// connection's answers are relayed up to its ReadyForQuery, which the
+// client does not see (it says 'T'); then the batch commits or rolls
+// back everywhere and the client gets 'I'.
+func (s *session) syncUpgraded(ctx context.Context) error {
+	s.batch.reset()
+	if s.server != nil {
+		if err := s.server.WriteFrame('S', nil); err != nil {
+			return &serverLostError{err: err}
+		}
+		s.queue = append(s.queue, expect{kind: 'S', swallow: true, swallowErrors: true})
+		if err := s.roundTrip(ctx); err != nil {
+			return err
+		}
+	} else {
+		for _, e := range s.queue {
+			if err := s.c.WriteRaw(e.synthetic); err != nil {
+				return &clientLostError{err: err}
+			}
+		}
+		s.queue = s.queue[:0]
+	}
+	return s.finishUpgradedBatch(ctx)
 }

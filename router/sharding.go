@@ -300,11 +300,8 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 // noteWrite records a write on the current shard inside a transaction
 // block, for the commit to know who wrote.
 func (s *session) noteWrite(rt *routing) {
-	if rt.plan.Analysis == nil || rt.plan.Analysis.ReadOnly || s.txStatus != 'T' {
+	if rt.plan.Analysis == nil || rt.plan.Analysis.ReadOnly || !s.inTransaction() {
 		return
 	}
-	if s.wrote == nil {
-		s.wrote = map[string]bool{}
-	}
-	s.wrote[s.shardID] = true
+	s.noteWroteOn(s.shardID)
 }

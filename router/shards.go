@@ -77,7 +77,7 @@ func (s *session) useShard(ctx context.Context, id string) error {
 	if err := s.ensureServer(ctx); err != nil {
 		return err
 	}
-	if s.txStatus == 'T' && s.beginSQL != "" {
+	if s.inTransaction() && s.beginSQL != "" {
 		var failed error
 		if err := s.internalQuery(ctx, s.beginSQL, expectFailure(&failed)); err != nil {
 			return err

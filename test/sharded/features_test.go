@@ -319,3 +319,56 @@ func TestCursorStaysOnItsShard(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestPipelineAcrossShardsIsOneTransaction(t *testing.T) {
+	if selfCheck {
+		t.Skip("needs the proxy")
+	}
+	ctx := testenv.TestCtx(t, time.Minute)
+	conn := testenv.Connect(t, ctx, proxyURL)
+	defer conn.Close(ctx)
+	// Fresh keys on two different shards.
+	a := int64(7_000_001)
+	b := a + 1
+	for shardOf(b) == shardOf(a) {
+		b++
+	}
+	// A pgx batch without BEGIN: one implicit transaction.
+	batch := &pgx.Batch{}
+	batch.Queue("INSERT INTO wallets (id, owner) VALUES ($1, 'pipe')", a)
+	batch.Queue("INSERT INTO wallets (id, owner) VALUES ($1, 'pipe')", b)
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM wallets WHERE owner = 'pipe'").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("after the batch: %d rows, %v; want 2", n, err)
+	}
+	// Again, failing on the second insert (duplicate key): the first
+	// shard's new row must not stay either.
+	c := b + 1
+	for shardOf(c) != shardOf(a) {
+		c++
+	}
+	batch = &pgx.Batch{}
+	batch.Queue("INSERT INTO wallets (id, owner) VALUES ($1, 'pipe2')", c)
+	batch.Queue("INSERT INTO wallets (id, owner) VALUES ($1, 'pipe2')", b)
+	err := conn.SendBatch(ctx, batch).Close()
+	testenv.RequireCode(t, err, "23505")
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM wallets WHERE owner = 'pipe2'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after the failed batch: %d rows, %v; want 0", n, err)
+	}
+	// A multi-shard write in a pipeline commits with the pipeline.
+	batch = &pgx.Batch{}
+	batch.Queue("UPDATE wallets SET version = version + 1 WHERE owner = 'pipe'")
+	batch.Queue("SELECT 1/0")
+	err = conn.SendBatch(ctx, batch).Close()
+	testenv.RequireCode(t, err, "22012")
+	var versions int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM wallets WHERE owner = 'pipe' AND version = 0").Scan(&versions); err != nil || versions != 2 {
+		t.Fatalf("the failed pipeline's UPDATE stayed: %d rows at version 0, %v", versions, err)
+	}
+	if _, err := conn.Exec(ctx, "DELETE FROM wallets WHERE owner = 'pipe'"); err != nil {
+		t.Fatal(err)
+	}
+}
