@@ -139,8 +139,18 @@ func (s *session) decide(plan *planner.Plan, lits []planner.Literal, sql string,
 	}
 	if a != nil {
 		s.routeCursor(a, rt)
+		if s.server != nil && isSessionCommand(a.Command) && rt.shard == m.Shards[0].ID && plan.TargetHint == "" {
+			// SET, RESET and SHOW mean the same on every shard: the
+			// current connection answers, and no other shard joins the
+			// transaction for them.
+			rt.shard = s.shardID
+		}
 	}
 	return rt, nil
+}
+
+func isSessionCommand(cmd string) bool {
+	return cmd == "SET" || cmd == "RESET" || cmd == "SHOW"
 }
 
 // routeCursor keeps a cursor's statements on the shard that declared it.
