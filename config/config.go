@@ -109,9 +109,12 @@ type Limits struct {
 	QueryTimeout           time.Duration
 	IdleTransactionTimeout time.Duration
 	ClientLoginTimeout     time.Duration
-	MaxMessageSize         int64         // bytes; YAML accepts "64MiB", "512kB", plain numbers
-	ShutdownTimeout        time.Duration // how long SIGTERM waits for clients to finish
-	TCPKeepalive           time.Duration // keepalive period on client and server sockets; 0 disables
+	MaxMessageSize         int64 // bytes; YAML accepts "64MiB", "512kB", plain numbers
+	// MaxMergeBuffer bounds the bytes of shard rows one multi-shard
+	// statement may hold while the proxy merges them (54000 beyond it).
+	MaxMergeBuffer  int64
+	ShutdownTimeout time.Duration // how long SIGTERM waits for clients to finish
+	TCPKeepalive    time.Duration // keepalive period on client and server sockets; 0 disables
 }
 
 // Log levels and formats.
@@ -159,6 +162,7 @@ func Default() *Config {
 			MaxClientConnections: 10000,
 			ClientLoginTimeout:   15 * time.Second,
 			MaxMessageSize:       64 << 20,
+			MaxMergeBuffer:       256 << 20,
 			ShutdownTimeout:      30 * time.Second,
 			TCPKeepalive:         15 * time.Second,
 		},
@@ -249,6 +253,10 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxMessageSize < minMessageSize || c.Limits.MaxMessageSize > maxMessageSize {
 		bad("limits.max_message_size", "must be between %d (4KiB) and %d bytes (1GiB-1), got %d",
 			minMessageSize, maxMessageSize, c.Limits.MaxMessageSize)
+	}
+
+	if c.Limits.MaxMergeBuffer < 1<<20 {
+		bad("limits.max_merge_buffer", "must be at least 1MiB, got %d", c.Limits.MaxMergeBuffer)
 	}
 
 	switch c.Log.Level {

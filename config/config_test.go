@@ -115,6 +115,7 @@ func TestDefaults(t *testing.T) {
 		{"limits.idle_transaction_timeout", d.Limits.IdleTransactionTimeout, time.Duration(0)},
 		{"limits.client_login_timeout", d.Limits.ClientLoginTimeout, 15 * time.Second},
 		{"limits.max_message_size", d.Limits.MaxMessageSize, int64(64 << 20)},
+		{"limits.max_merge_buffer", d.Limits.MaxMergeBuffer, int64(256 << 20)},
 		{"limits.shutdown_timeout", d.Limits.ShutdownTimeout, 30 * time.Second},
 		{"limits.tcp_keepalive", d.Limits.TCPKeepalive, 15 * time.Second},
 		{"log.level", d.Log.Level, "info"},
@@ -257,7 +258,7 @@ func TestEnvOverrides(t *testing.T) {
 		ServerIdleTimeout: time.Minute, ServerLifetime: 2 * time.Hour, PreparedStatementsPerServer: 50}
 	want.Limits = config.Limits{MaxClientConnections: 100, QueryTimeout: 10 * time.Second,
 		IdleTransactionTimeout: 20 * time.Second, ClientLoginTimeout: 3 * time.Second,
-		MaxMessageSize: 1 << 20, ShutdownTimeout: time.Minute, TCPKeepalive: 0}
+		MaxMessageSize: 1 << 20, MaxMergeBuffer: 256 << 20, ShutdownTimeout: time.Minute, TCPKeepalive: 0}
 	want.Log = config.Log{Level: "warn", Format: "json"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", got, want)

@@ -63,6 +63,7 @@ type fileLimits struct {
 	IdleTransactionTimeout time.Duration `mapstructure:"idle_transaction_timeout"`
 	ClientLoginTimeout     time.Duration `mapstructure:"client_login_timeout"`
 	MaxMessageSize         byteSize      `mapstructure:"max_message_size"`
+	MaxMergeBuffer         byteSize      `mapstructure:"max_merge_buffer"`
 	ShutdownTimeout        time.Duration `mapstructure:"shutdown_timeout"`
 	TCPKeepalive           time.Duration `mapstructure:"tcp_keepalive"`
 }

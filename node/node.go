@@ -102,6 +102,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		PreparedPerServer:      cfg.Pool.PreparedStatementsPerServer,
 		IdleTransactionTimeout: cfg.Limits.IdleTransactionTimeout,
 		QueryTimeout:           cfg.Limits.QueryTimeout,
+		MaxMergeBuffer:         cfg.Limits.MaxMergeBuffer,
 		BackendTLSMode:         cfg.BackendTLS.Mode,
 		BackendTLSCA:           cfg.BackendTLS.CA,
 		KeepAlive:              cfg.Limits.TCPKeepalive,

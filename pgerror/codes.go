@@ -38,6 +38,7 @@ const (
 	DuplicatePreparedStatement        Code = "42P05"
 	UndefinedObject                   Code = "42704"
 	TooManyConnections                Code = "53300"
+	ProgramLimitExceeded              Code = "54000"
 	QueryCanceled                     Code = "57014"
 	AdminShutdown                     Code = "57P01"
 	CannotConnectNow                  Code = "57P03"

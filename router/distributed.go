@@ -104,7 +104,7 @@ func (s *session) runDistributed(ctx context.Context, plan *planner.Plan, lits [
 	s.mu.Lock()
 	s.busy = true
 	s.mu.Unlock()
-	answers, err := runOnConns(ctx, conns, stmts, prefix, ordered)
+	answers, err := runOnConns(ctx, conns, stmts, prefix, ordered, s.r.cfg.MaxMergeBuffer)
 	s.mu.Lock()
 	s.busy = false
 	s.mu.Unlock()

@@ -39,7 +39,14 @@ type shardAnswer struct {
 	err     *pgerror.Error
 	notices [][]byte // NoticeResponse bodies
 	status  byte     // the shard's transaction status afterwards
+	// budget is the bytes of rows the statement may still hold (shared by
+	// its shards); overflow: it ran out, the rows are being dropped.
+	budget   *int64
+	overflow bool
 }
+
+// rowOverhead is what a held row costs beyond its bytes (slice headers).
+const rowOverhead = 64
 
 // encodeShardStatement appends the statement as an unnamed
 // Parse/Bind/Describe/Execute/Sync batch.
@@ -92,6 +99,17 @@ func readAnswer(sc *serverConn, ans *shardAnswer) error {
 				ans.fields[i] = f
 			}
 		case 'D':
+			if ans.budget != nil {
+				*ans.budget -= int64(len(body)) + rowOverhead
+				if *ans.budget < 0 && ans.err == nil {
+					ans.err = pgerror.New(pgerror.ProgramLimitExceeded, "the rows of this statement from several shards exceed limits.max_merge_buffer").
+						WithHint("filter by key so one shard answers, add a LIMIT, or raise limits.max_merge_buffer")
+					ans.overflow = true
+				}
+			}
+			if ans.overflow {
+				continue // keep reading to the ReadyForQuery, drop the rows
+			}
 			row, err := splitDataRow(body)
 			if err != nil {
 				return fmt.Errorf("server %s: %w", sc.Addr, err)
@@ -185,8 +203,14 @@ func encodeDataRow(buf []byte, row [][]byte) []byte {
 // across shards, where no server can see it). prefix, if set, is a simple
 // query sent ahead of each statement (BEGIN); its answer is read and
 // checked before the statement's.
-func runOnConns(ctx context.Context, conns []*serverConn, stmts []*shardStatement, prefix string, ordered bool) ([]shardAnswer, error) {
+func runOnConns(ctx context.Context, conns []*serverConn, stmts []*shardStatement, prefix string, ordered bool, budget int64) ([]shardAnswer, error) {
 	answers := make([]shardAnswer, len(stmts))
+	// The shards' rows share one budget: a scatter over a huge table
+	// fails with 54000 rather than take the node's memory.
+	left := &budget
+	for i := range answers {
+		answers[i].budget = left
+	}
 	send := func(i int) error {
 		var buf []byte
 		if prefix != "" {

@@ -55,7 +55,10 @@ type Config struct {
 	// IdleTransactionTimeout ends clients idle inside a transaction (25P03).
 	IdleTransactionTimeout time.Duration
 	// QueryTimeout becomes the servers' statement_timeout.
-	QueryTimeout   time.Duration
+	QueryTimeout time.Duration
+	// MaxMergeBuffer bounds the bytes of shard rows one multi-shard
+	// statement holds while they are merged (54000 beyond it).
+	MaxMergeBuffer int64
 	BackendTLSMode string
 	BackendTLSCA   string
 	KeepAlive      time.Duration
@@ -86,6 +89,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PoolWaitTimeout <= 0 {
 		c.PoolWaitTimeout = 30 * time.Second
+	}
+	if c.MaxMergeBuffer <= 0 {
+		c.MaxMergeBuffer = 256 << 20
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 10 * time.Second

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/shardproxy/shardproxy/node"
 	"github.com/shardproxy/shardproxy/test/testenv"
 )
 
@@ -370,5 +371,28 @@ func TestPipelineAcrossShardsIsOneTransaction(t *testing.T) {
 	}
 	if _, err := conn.Exec(ctx, "DELETE FROM wallets WHERE owner = 'pipe'"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestMergeBufferLimit(t *testing.T) {
+	if selfCheck {
+		t.Skip("needs the proxy")
+	}
+	ctx := testenv.TestCtx(t, time.Minute)
+	cfg := nodeConfig(cluster)
+	cfg.Limits.MaxMergeBuffer = 1 << 20
+	n := testenv.StartNode(t, cfg, node.Options{})
+	conn := testenv.Connect(t, ctx, testenv.URL(n, testenv.AppUser, testenv.AppPassword))
+	defer conn.Close(ctx)
+	// About 2.5 MB of rows from three shards.
+	_, err := conn.Exec(ctx, "SELECT c.id, repeat('x', 1000) FROM customers c, generate_series(1, 5) ORDER BY c.id")
+	pe := testenv.RequireCode(t, err, "54000")
+	if !strings.Contains(pe.Message, "limits.max_merge_buffer") {
+		t.Errorf("message %q does not name the limit", pe.Message)
+	}
+	// The session goes on; small answers still merge.
+	var count int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM customers").Scan(&count); err != nil || count == 0 {
+		t.Fatalf("after the refusal: %d, %v", count, err)
 	}
 }
