@@ -18,6 +18,10 @@ type Config struct {
 	HTTPListen string // admin API and /metrics; "" disables the HTTP server
 	DataDir    string
 	NodeID     string
+	Raft       Raft
+	// AdminToken protects the admin API (admin_token, _env or _file);
+	// "" leaves /admin/v1/ closed to everyone.
+	AdminToken string
 	TLS        *TLS // nil: clients cannot use TLS
 	BackendTLS BackendTLS
 	Users      []User
@@ -49,6 +53,40 @@ type Shard struct {
 	ID       string   `mapstructure:"id"`
 	Primary  string   `mapstructure:"primary"`
 	Replicas []string `mapstructure:"replicas"`
+}
+
+// Raft configures the cluster the nodes keep the shard map in. Without
+// Peers the node is a cluster of one (its Raft log still lives in
+// data_dir, so the map survives restarts).
+type Raft struct {
+	// Listen is the Raft address (host:port); Advertise is what peers
+	// dial (a Kubernetes pod's stable DNS name), default Listen.
+	Listen    string `mapstructure:"listen"`
+	Advertise string `mapstructure:"advertise"`
+	// Peers are the voters of a new cluster as id@host:port, this node
+	// included.
+	Peers []string `mapstructure:"peers"`
+	// Bootstrap: this node starts a new cluster (only one node does).
+	Bootstrap bool `mapstructure:"bootstrap"`
+}
+
+// Peer is one parsed raft.peers entry.
+type Peer struct{ ID, Addr string }
+
+// ParsedPeers returns raft.peers as ids and addresses.
+func (r Raft) ParsedPeers() ([]Peer, error) {
+	var out []Peer
+	for _, p := range r.Peers {
+		id, addr, ok := strings.Cut(p, "@")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("raft.peers: %q is not id@host:port", p)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("raft.peers: %q: %v", p, err)
+		}
+		out = append(out, Peer{ID: id, Addr: addr})
+	}
+	return out, nil
 }
 
 // Table is a configured table: sharded by the hash of Key, or a reference
@@ -217,6 +255,7 @@ func (c *Config) Validate() error {
 	c.validateUsers(bad)
 	c.validateShards(bad)
 	c.validateTables(bad)
+	c.validateRaft(bad)
 
 	switch c.Pool.Mode {
 	case PoolTransaction, PoolSession:
@@ -330,6 +369,40 @@ func (c *Config) validateShards(bad func(key, format string, args ...any)) {
 		for j, r := range s.Replicas {
 			useAddr(fmt.Sprintf("%s.replicas[%d]", key, j), r, fmt.Sprintf("shards[%d] (%s)", i, s.ID))
 		}
+	}
+}
+
+func (c *Config) validateRaft(bad func(key, format string, args ...any)) {
+	r := c.Raft
+	if len(r.Peers) == 0 && r.Listen == "" {
+		return // a cluster of one
+	}
+	if r.Listen == "" {
+		bad("raft.listen", "is required with raft.peers")
+	} else if err := checkListen(r.Listen); err != nil {
+		bad("raft.listen", "%v", err)
+	}
+	peers, err := r.ParsedPeers()
+	if err != nil {
+		bad("raft.peers", "%v", err)
+		return
+	}
+	self := false
+	ids := map[string]bool{}
+	for _, p := range peers {
+		if ids[p.ID] {
+			bad("raft.peers", "node %q is listed twice", p.ID)
+		}
+		ids[p.ID] = true
+		if p.ID == c.NodeID {
+			self = true
+		}
+	}
+	if len(peers) > 0 && !self {
+		bad("raft.peers", "does not list this node (node_id %q)", c.NodeID)
+	}
+	if len(peers) == 2 {
+		bad("raft.peers", "two voters cannot survive the loss of either; use 1 or 3 or more")
 	}
 }
 

@@ -20,28 +20,28 @@ import (
 // the admin API is protected by a token or that tables are sharded. Remove an
 // entry (and add the key to fileConfig) when its feature lands.
 var notBuilt = map[string]string{
-	"raft":             "Raft clustering is not supported by this build yet",
-	"routing":          "routing options are not supported by this build yet",
-	"admin_token":      "the admin API is not supported by this build yet",
-	"admin_token_env":  "the admin API is not supported by this build yet",
-	"admin_token_file": "the admin API is not supported by this build yet",
+	"routing": "routing options are not supported by this build yet",
 }
 
 // fileConfig is the configuration as written: secrets by reference, sizes
 // as text. Its tags are the set of known keys.
 type fileConfig struct {
-	Listen     string     `mapstructure:"listen"`
-	HTTPListen string     `mapstructure:"http_listen"`
-	DataDir    string     `mapstructure:"data_dir"`
-	NodeID     string     `mapstructure:"node_id"`
-	TLS        *TLS       `mapstructure:"tls"`
-	BackendTLS BackendTLS `mapstructure:"backend_tls"`
-	Users      []fileUser `mapstructure:"users"`
-	Shards     []Shard    `mapstructure:"shards"`
-	Tables     []Table    `mapstructure:"tables"`
-	Pool       Pool       `mapstructure:"pool"`
-	Limits     fileLimits `mapstructure:"limits"`
-	Log        Log        `mapstructure:"log"`
+	Listen         string     `mapstructure:"listen"`
+	HTTPListen     string     `mapstructure:"http_listen"`
+	DataDir        string     `mapstructure:"data_dir"`
+	NodeID         string     `mapstructure:"node_id"`
+	Raft           Raft       `mapstructure:"raft"`
+	AdminToken     string     `mapstructure:"admin_token"`
+	AdminTokenEnv  string     `mapstructure:"admin_token_env"`
+	AdminTokenFile string     `mapstructure:"admin_token_file"`
+	TLS            *TLS       `mapstructure:"tls"`
+	BackendTLS     BackendTLS `mapstructure:"backend_tls"`
+	Users          []fileUser `mapstructure:"users"`
+	Shards         []Shard    `mapstructure:"shards"`
+	Tables         []Table    `mapstructure:"tables"`
+	Pool           Pool       `mapstructure:"pool"`
+	Limits         fileLimits `mapstructure:"limits"`
+	Log            Log        `mapstructure:"log"`
 }
 
 type fileUser struct {

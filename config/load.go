@@ -215,6 +215,7 @@ func fromFile(fc *fileConfig, lookupEnv func(string) (string, bool)) (*Config, e
 		HTTPListen: fc.HTTPListen,
 		DataDir:    fc.DataDir,
 		NodeID:     fc.NodeID,
+		Raft:       fc.Raft,
 		TLS:        fc.TLS,
 		BackendTLS: fc.BackendTLS,
 		Shards:     fc.Shards,
@@ -233,6 +234,13 @@ func fromFile(fc *fileConfig, lookupEnv func(string) (string, bool)) (*Config, e
 		Log: fc.Log,
 	}
 	var errs []error
+	if count(fc.AdminToken, fc.AdminTokenEnv, fc.AdminTokenFile) > 1 {
+		errs = append(errs, errors.New("config: admin_token: use only one of admin_token, admin_token_env and admin_token_file"))
+	} else if tok, err := secret("admin_token", fc.AdminToken, fc.AdminTokenEnv, fc.AdminTokenFile, lookupEnv); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.AdminToken = tok
+	}
 	for i, fu := range fc.Users {
 		key := fmt.Sprintf("users[%d]", i)
 		u := User{Name: fu.Name, Trust: fu.Trust, Admin: fu.Admin, BackendUser: fu.BackendUser}
