@@ -68,6 +68,11 @@ type Config struct {
 	Map     *metadata.Map
 	// Coordinator commits writes that span shards (two-phase commit).
 	Coordinator *twopc.Coordinator
+	// NodeID names this node in the cancel keys it issues; Peers lists
+	// the cluster's nodes, for cancel requests that land on the wrong one
+	// (nil: a node on its own).
+	NodeID string
+	Peers  peersFunc
 	Hooks       Hooks
 	Logger      *slog.Logger
 }
@@ -133,6 +138,7 @@ type Router struct {
 	sessionsMu sync.RWMutex
 	sessions   map[uint64]*session
 	nextPID    atomic.Uint32
+	tag        uint32 // this node's tag in issued process ids (cancel.go)
 }
 
 var _ wire.Handler = (*Router)(nil)
@@ -146,7 +152,8 @@ func New(cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger, pools: map[poolKey]*pool{}, sessions: map[uint64]*session{}, planner: pl}
+	r := &Router{cfg: cfg, log: cfg.Logger, pools: map[poolKey]*pool{}, sessions: map[uint64]*session{}, planner: pl,
+		tag: nodeTag(cfg.NodeID)}
 	r.mapPtr.Store(cfg.Map)
 	// Start issued process ids away from 0 so they never look unset.
 	r.nextPID.Store(1 << 20)
@@ -155,6 +162,25 @@ func New(cfg Config) (*Router, error) {
 
 // Map returns the shard map the router currently routes with.
 func (r *Router) Map() *metadata.Map { return r.mapPtr.Load() }
+
+// SetMap switches to a new map version. Statements planned from now on
+// use it; nothing in flight is interrupted (plans name keys, not shards,
+// and a session's connections stay where they are until its transaction
+// ends).
+func (r *Router) SetMap(m *metadata.Map) {
+	if m == nil || len(m.Shards) == 0 {
+		return
+	}
+	for {
+		old := r.mapPtr.Load()
+		if old != nil && old.Version >= m.Version {
+			return
+		}
+		if r.mapPtr.CompareAndSwap(old, m) {
+			return
+		}
+	}
+}
 
 func (r *Router) poolFor(addr, database string, cred Credentials) *pool {
 	key := poolKey{addr: addr, database: database, user: cred.User}
@@ -225,11 +251,17 @@ func (r *Router) register(s *session) error {
 	if _, err := rand.Read(b[:]); err != nil {
 		return fmt.Errorf("cancel key: %w", err)
 	}
-	s.pid = r.nextPID.Add(1)
 	s.secret = binary.BigEndian.Uint32(b[:])
 	r.sessionsMu.Lock()
+	defer r.sessionsMu.Unlock()
+	for {
+		// The counter wraps after 4M sessions; skip a key still in use.
+		s.pid = r.issuePID()
+		if _, taken := r.sessions[cancelKey(s.pid, s.secret)]; !taken {
+			break
+		}
+	}
 	r.sessions[cancelKey(s.pid, s.secret)] = s
-	r.sessionsMu.Unlock()
 	return nil
 }
 
@@ -257,6 +289,7 @@ func (r *Router) Cancel(ctx context.Context, pid, secret uint32) {
 	s := r.sessions[cancelKey(pid, secret)]
 	r.sessionsMu.RUnlock()
 	if s == nil {
+		forwarded = r.forwardCancel(ctx, pid, secret)
 		return
 	}
 	s.mu.Lock()

@@ -21,13 +21,14 @@ import (
 // shardPool returns the pool for a shard's primary, for this client's
 // database and backend user.
 func (s *session) shardPool(id string) (*pool, error) {
-	if p, ok := s.pools[id]; ok {
-		return p, nil
-	}
 	sh, ok := s.r.Map().Shard(id)
 	if !ok {
 		return nil, pgerror.New(pgerror.UndefinedObject, "shard %q does not exist", id).
 			WithHint("SHOW SHARDS lists the shards")
+	}
+	// A map change may have given the shard another primary.
+	if p, ok := s.pools[id]; ok && p.key.addr == sh.Primary {
+		return p, nil
 	}
 	p := s.r.poolFor(sh.Primary, s.c.Database, s.cred)
 	s.pools[id] = p
