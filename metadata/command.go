@@ -47,6 +47,12 @@ const (
 	CmdDecideCommit
 	// CmdDecisionDone forgets GID's decision (every participant committed).
 	CmdDecisionDone
+	// CmdDecideAbort records that GID rolls back; a later CmdDecideCommit
+	// of the same GID is rejected (and an earlier one makes this one
+	// rejected). Recovery on another node records it before rolling back a
+	// dead coordinator's prepared transaction, so a coordinator that was
+	// only slow cannot commit it afterwards.
+	CmdDecideAbort
 )
 
 // NodeInfo is one proxy node as the cluster knows it.
