@@ -44,6 +44,10 @@ type Config struct {
 	// caller's context is cancelled: once started it must not be cut
 	// short by the client going away. Default 30s.
 	ResolveTimeout time.Duration
+	// ForeignAfter: with a shared log (Aborter), recovery also settles
+	// other nodes' prepared transactions once they are this old (their
+	// coordinator has had time to finish); 0 leaves them alone.
+	ForeignAfter time.Duration
 }
 
 // Validate reports configuration errors.
@@ -265,7 +269,7 @@ func (c *Coordinator) end(gid string) {
 // Recover resolves this node's in-doubt transactions on shards, leaving
 // alone those this coordinator is committing right now.
 func (c *Coordinator) Recover(ctx context.Context, shards []ShardAccess) (Result, error) {
-	return Recover(ctx, c.cfg.Log, c.cfg.NodeID, shards, c.InFlight)
+	return recoverShards(ctx, c.cfg.Log, c.cfg.NodeID, shards, c.InFlight, c.cfg.ForeignAfter)
 }
 
 func tagError(tag string) error {

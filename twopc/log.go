@@ -38,3 +38,14 @@ type DecisionLog interface {
 // ErrNotRecorded is wrapped by DecisionLog.Commit errors after which the
 // decision is certainly not recorded, so rolling back is safe.
 var ErrNotRecorded = errors.New("twopc: commit decision not recorded")
+
+// Aborter is implemented by a decision log that several nodes share (the
+// Raft log): recovery on any node may then settle another node's prepared
+// transactions. It records an abort before it rolls back, so a coordinator
+// that was only slow, not dead, cannot record a commit afterwards (its
+// Commit then fails with ErrNotRecorded and it rolls back too).
+type Aborter interface {
+	// Abort records that gid rolls back. committed is true when a COMMIT
+	// decision was recorded first: gid must then be committed instead.
+	Abort(ctx context.Context, gid string) (committed bool, err error)
+}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ListPreparedSQL lists the prepared transactions of every database of one
@@ -62,7 +63,15 @@ type Result struct {
 // may be about to be written. Errors for one shard or gid do not stop the
 // others; they come back joined, and what was done is in the Result.
 func Recover(ctx context.Context, log DecisionLog, nodeID string, shards []ShardAccess, inFlight func(gid string) bool) (Result, error) {
+	return recoverShards(ctx, log, nodeID, shards, inFlight, 0)
+}
+
+// recoverShards is Recover that, with a shared log (Aborter) and
+// foreignAfter > 0, also settles other nodes' prepared transactions older
+// than foreignAfter.
+func recoverShards(ctx context.Context, log DecisionLog, nodeID string, shards []ShardAccess, inFlight func(gid string) bool, foreignAfter time.Duration) (Result, error) {
 	var res Result
+	aborter, shared := log.(Aborter)
 	if err := CheckNodeID(nodeID); err != nil {
 		return res, err
 	}
@@ -87,7 +96,12 @@ func Recover(ctx context.Context, log DecisionLog, nodeID string, shards []Shard
 		}
 		conns := make(map[[2]string]Conn)
 		for _, p := range list {
-			if node, _, ok := ParseGID(p.GID); !ok || node != nodeID {
+			node, created, ok := ParseGID(p.GID)
+			if !ok {
+				res.Foreign++
+				continue
+			}
+			if node != nodeID && (!shared || foreignAfter <= 0 || time.Since(created) < foreignAfter) {
 				res.Foreign++
 				continue
 			}
@@ -99,6 +113,11 @@ func Recover(ctx context.Context, log DecisionLog, nodeID string, shards []Shard
 				continue
 			}
 			commit, err := log.Decided(p.GID)
+			if err == nil && !commit && shared {
+				// Record the abort first: a live coordinator must not
+				// commit what recovery rolls back.
+				commit, err = aborter.Abort(ctx, p.GID)
+			}
 			if err != nil {
 				held[p.GID] = true
 				errs = append(errs, fmt.Errorf("twopc: recovery: decision for %s: %w", p.GID, err))
