@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/shardproxy/shardproxy/admin"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/metadata"
 	"github.com/shardproxy/shardproxy/router"
@@ -37,6 +38,16 @@ type Node struct {
 	stopRecovery context.CancelFunc
 	recoveryDone chan struct{}
 
+	// The Raft member keeping the map; seed is the configuration's map
+	// for a new cluster. mapReady closes when the first map is in force.
+	store      *metadata.Store
+	seed       *metadata.Map
+	mapReady   chan struct{}
+	httpClient *http.Client
+	stopWatch  func()
+	version    string
+	admin      *admin.Server
+
 	serveErr chan error
 	once     sync.Once
 	ready    bool
@@ -50,6 +61,8 @@ type Options struct {
 	// TwoPhaseHooks stop two-phase commit at its crash points (fault
 	// injection in tests).
 	TwoPhaseHooks twopc.Hooks
+	// Version is what SHOW VERSION reports ("dev" when unset).
+	Version string
 }
 
 // New builds a node; Start opens its listeners.
@@ -80,20 +93,30 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		shards = append(shards, metadata.Shard{ID: s.ID, Primary: s.Primary, Replicas: s.Replicas})
 	}
 	// With N shards and no stored map, the keyspace starts as N equal
-	// ranges in shard order.
-	m, err := metadata.NewMap(1, shards)
+	// ranges in shard order. This seeds the Raft log of a new cluster;
+	// the node routes with the map from Raft (version 0 until then).
+	m, err := metadata.NewMap(0, shards)
 	if err != nil {
 		return nil, err
 	}
 	for _, t := range cfg.Tables {
 		m.Tables = append(m.Tables, metadata.Table{Schema: t.Schema, Name: t.Name, Key: t.Key, Reference: t.Reference})
 	}
-	coordinator, err := newCoordinator(cfg, opts.TwoPhaseHooks, log)
+	ver := opts.Version
+	if ver == "" {
+		ver = "dev"
+	}
+	n := &Node{cfg: cfg, log: log, seed: m, serveErr: make(chan error, 2), version: ver,
+		httpClient: &http.Client{Timeout: 30 * time.Second}, mapReady: make(chan struct{})}
+	coordinator, err := twopc.NewCoordinator(twopc.Config{NodeID: cfg.NodeID, Log: raftDecisions{n}, Logger: log,
+		Hooks: opts.TwoPhaseHooks, ForeignAfter: foreignAfter})
 	if err != nil {
 		return nil, err
 	}
 	rt, err := router.New(router.Config{
 		Coordinator:            coordinator,
+		NodeID:                 cfg.NodeID,
+		Peers:                  n.peers,
 		Mode:                   router.PoolMode(cfg.Pool.Mode),
 		PoolSize:               cfg.Pool.Size,
 		PoolWaitTimeout:        cfg.Pool.WaitTimeout,
@@ -136,7 +159,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 			return ua, ok
 		},
 		Logger: log,
-	}, rt)
+	}, handler{n})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +171,13 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{cfg: cfg, log: log, router: rt, wire: ws, recoverer: rec, serveErr: make(chan error, 2)}, nil
+	n.router, n.wire, n.recoverer = rt, ws, rec
+	if cfg.AdminToken != "" {
+		if n.admin, err = admin.NewServer(admin.Config{Token: cfg.AdminToken, Logger: log}, storeCluster{n}); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
 }
 
 // Start opens the listeners and serves in the background. A taken port is
@@ -173,28 +202,191 @@ func (n *Node) Start() error {
 			}
 		}()
 	}
+	self := metadata.NodeInfo{ID: n.cfg.NodeID, PGAddr: ln.Addr().String(), HTTPAddr: n.HTTPAddr()}
+	sc, err := storeConfig(n.cfg, n.seed, self, func(ctx context.Context, leader metadata.NodeInfo, c metadata.Command) error {
+		_, err := n.forwardApply(ctx, leader, c)
+		return err
+	})
+	if err == nil {
+		sc.Logger = n.log
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		n.store, err = metadata.OpenStore(ctx, sc)
+		cancel()
+	}
+	if err != nil {
+		_ = ln.Close()
+		if n.http != nil {
+			_ = n.http.Close()
+		}
+		return fmt.Errorf("raft: %w", err)
+	}
+	// Clients are accepted once the map from Raft is in force (until then
+	// they wait in the listen backlog); from then on every new map version
+	// is switched to as it is applied.
+	updates, stopWatch := n.store.Subscribe()
+	n.stopWatch = stopWatch
+	go n.followMap(updates, ln)
+	// In-doubt transactions a crash left behind are settled by the leader
+	// (the decisions it reads are then the committed ones), at start-up
+	// and periodically.
+	rctx, cancel := context.WithCancel(context.Background())
+	n.stopRecovery, n.recoveryDone = cancel, make(chan struct{})
+	go func() {
+		defer close(n.recoveryDone)
+		n.recoveryLoop(rctx)
+	}()
+	n.log.Info("shardproxy node listening", "addr", ln.Addr().String(), "http", n.HTTPAddr())
+	return nil
+}
+
+// followMap switches the router to every new map version, and starts
+// serving clients at the first.
+func (n *Node) followMap(updates <-chan *metadata.Map, ln net.Listener) {
+	first := true
+	if m := n.store.Map(); m != nil {
+		n.router.SetMap(m)
+		n.startServing(ln)
+		first = false
+	}
+	for m := range updates {
+		n.router.SetMap(m)
+		if first {
+			n.startServing(ln)
+			first = false
+		}
+	}
+}
+
+func (n *Node) startServing(ln net.Listener) {
+	// A leader that just started (after a crash, most likely) settles the
+	// transactions it left in doubt before it takes new ones: their locks
+	// would block them, and prepared slots are few.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	n.recoverOnce(ctx)
+	// Ready means reachable: other nodes find this one (status, cancel
+	// forwarding) through the directory.
+	for !n.ensureRegistered(ctx) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cancel()
 	go func() {
 		if err := n.wire.Serve(ln); err != nil {
 			n.serveErr <- err
 		}
 	}()
-	// In-doubt transactions a crash left behind are settled now and then
-	// periodically (a shard that was down at start-up is retried).
-	// With one shard nothing is ever prepared, and recovery would only
-	// take a connection of the users' own.
-	if len(n.router.Map().Shards) > 1 {
-		rctx, cancel := context.WithCancel(context.Background())
-		n.stopRecovery, n.recoveryDone = cancel, make(chan struct{})
-		go func() {
-			defer close(n.recoveryDone)
-			_ = n.recoverer.Run(rctx)
-		}()
-	}
 	n.readyMu.Lock()
 	n.ready = true
 	n.readyMu.Unlock()
-	n.log.Info("shardproxy node listening", "addr", ln.Addr().String(), "http", n.HTTPAddr())
-	return nil
+	close(n.mapReady)
+}
+
+// foreignAfter: recovery on the leader settles another node's prepared
+// transactions once they are this old (their coordinator had its chance).
+const foreignAfter = 10 * time.Second
+
+// recoveryInterval is how often the leader looks for in-doubt
+// transactions.
+const recoveryInterval = 3 * time.Second
+
+func (n *Node) recoveryLoop(ctx context.Context) {
+	// Until the first pass has run, look often: a node that just started
+	// (after a crash, most likely) settles what it left as soon as it
+	// leads.
+	wait := 50 * time.Millisecond
+	for {
+		n.ensureRegistered(ctx)
+		if n.recoverOnce(ctx) {
+			wait = recoveryInterval
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// ensureRegistered puts this node's current addresses in the directory
+// (through the leader), so status, the console and cancel forwarding can
+// reach it.
+func (n *Node) ensureRegistered(ctx context.Context) bool {
+	self := n.selfInfo()
+	for _, ni := range n.store.Nodes() {
+		if ni == *self {
+			return true
+		}
+	}
+	if n.store.Leader().ID == "" {
+		return false
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := n.applyCommand(rctx, metadata.Command{Type: metadata.CmdRegisterNode, Node: self}); err != nil {
+		if ctx.Err() == nil {
+			n.log.Warn("registering this node in the directory failed; retrying", "err", err)
+		}
+		return false
+	}
+	return true
+}
+
+// recoverOnce runs a recovery pass when this node leads; it reports
+// whether a pass ran (or none was needed).
+func (n *Node) recoverOnce(ctx context.Context) bool {
+	if !n.store.IsLeader() {
+		return false
+	}
+	m := n.router.Map()
+	if m == nil {
+		return false
+	}
+	if len(m.Shards) < 2 {
+		return true // nothing is ever prepared
+	}
+	// An entry of its own first: everything committed before is then
+	// applied here, so the decisions read are complete.
+	if _, err := n.store.Apply(ctx, metadata.Command{Type: metadata.CmdRegisterNode, Node: n.selfInfo()}); err != nil {
+		return false
+	}
+	if _, err := n.recoverer.RunOnce(ctx); err != nil && ctx.Err() == nil {
+		n.log.Warn("two-phase-commit recovery pass incomplete; retrying", "err", err)
+	}
+	return true
+}
+
+func (n *Node) selfInfo() *metadata.NodeInfo {
+	return &metadata.NodeInfo{ID: n.cfg.NodeID, RaftAddr: n.raftAddr(), PGAddr: n.Addr(), HTTPAddr: n.HTTPAddr()}
+}
+
+func (n *Node) raftAddr() string {
+	if n.cfg.Raft.Advertise != "" {
+		return n.cfg.Raft.Advertise
+	}
+	if n.cfg.Raft.Listen != "" {
+		return n.cfg.Raft.Listen
+	}
+	return n.cfg.NodeID
+}
+
+// peers lists the cluster's nodes for cancel forwarding.
+func (n *Node) peers() []metadata.NodeInfo {
+	if n.store == nil {
+		return nil
+	}
+	return n.store.Nodes()
+}
+
+// WaitReady waits until the node routes with a map from Raft.
+func (n *Node) WaitReady(ctx context.Context) error {
+	select {
+	case <-n.mapReady:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Addr is the client listener's address.
@@ -232,6 +424,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.stopRecovery()
 			<-n.recoveryDone
 		}
+		if n.store != nil {
+			n.stopWatch()
+			// A leader hands leadership over before it goes.
+			if serr := n.store.Shutdown(ctx); serr != nil && err == nil {
+				err = serr
+			}
+		}
 		n.router.Close()
 		if n.http != nil {
 			hctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -250,6 +449,10 @@ func (n *Node) httpHandler() http.Handler {
 	}, func() float64 { return float64(n.wire.ActiveClients()) }))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST "+internalApplyPath, n.handleInternalApply)
+	if n.admin != nil {
+		mux.Handle(admin.PathPrefix, n.admin)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -1,16 +1,13 @@
 package node
 
-// Two-phase commit for writes that span shards: the decision log in
-// data_dir, the coordinator the router commits with, and the recovery loop
-// that settles prepared transactions a crash left behind (at start-up and
-// periodically).
+// How two-phase-commit recovery reaches the shards: listing prepared
+// transactions as any configured user, settling each as its owner. (The
+// decisions themselves live in Raft: cluster.go.)
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -20,15 +17,6 @@ import (
 	"github.com/shardproxy/shardproxy/metadata"
 	"github.com/shardproxy/shardproxy/twopc"
 )
-
-// newCoordinator opens the decision log under data_dir.
-func newCoordinator(cfg *config.Config, hooks twopc.Hooks, log *slog.Logger) (*twopc.Coordinator, error) {
-	dl, err := twopc.OpenFileLog(filepath.Join(cfg.DataDir, "twopc"))
-	if err != nil {
-		return nil, fmt.Errorf("two-phase commit decision log: %w", err)
-	}
-	return twopc.NewCoordinator(twopc.Config{NodeID: cfg.NodeID, Log: dl, Logger: log, Hooks: hooks})
-}
 
 // pgConn adapts a pgx connection to what recovery needs.
 type pgConn struct{ c *pgx.Conn }

@@ -110,6 +110,9 @@ func runDemo(cmd *cobra.Command, dir string, port, shards, replicas int, logLeve
 	if err := n.Start(); err != nil {
 		return err
 	}
+	if err := n.WaitReady(ctx); err != nil {
+		return err
+	}
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(os.Stderr, "ready in %.1fs; shards:\n", time.Since(started).Seconds())
 	for _, sh := range cfg.Shards {

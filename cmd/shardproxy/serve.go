@@ -29,7 +29,7 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := node.New(cfg, node.Options{Logger: log, TwoPhaseHooks: hooks})
+			n, err := node.New(cfg, node.Options{Logger: log, TwoPhaseHooks: hooks, Version: version})
 			if err != nil {
 				return err
 			}

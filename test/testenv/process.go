@@ -62,6 +62,13 @@ type Proxy struct {
 	proc     *Process
 }
 
+// PID is the proxy process's id (for SIGSTOP/SIGCONT in tests).
+func (p *Proxy) PID() int { return p.proc.cmd.Process.Pid }
+
+// Stop stops the proxy (SIGTERM, then SIGKILL after the grace period) and
+// waits for it to exit.
+func (p *Proxy) Stop(tb testing.TB) { p.proc.stop(tb, proxyStopGrace) }
+
 // Exited reports whether the proxy process has ended.
 func (p *Proxy) Exited() bool {
 	exited, _ := p.proc.Exited()
@@ -95,7 +102,14 @@ type ServeOptions struct {
 	// MayExit: the test expects the proxy to die (a crash test); its
 	// exit is not an error.
 	MayExit bool
+	// NoWait returns as soon as the process runs; call WaitReady. Nodes
+	// of a Raft cluster become ready only together (a quorum elects the
+	// leader that seeds the map).
+	NoWait bool
 }
+
+// WaitReady waits until /readyz answers 200 (see ServeOptions.NoWait).
+func (p *Proxy) WaitReady() error { return p.waitReady() }
 
 // ServeBinaryWith is ServeBinary with options.
 func ServeBinaryWith(tb testing.TB, bin, yaml string, opts ServeOptions) *Proxy {
@@ -123,6 +137,9 @@ func ServeBinaryWith(tb testing.TB, bin, yaml string, opts ServeOptions) *Proxy 
 		cmd := exec.Command(bin, "serve", "--config", cfgFile)
 		cmd.Env = env
 		p.proc = StartProcess(tb, "shardproxy", cmd, proxyStopGrace)
+		if opts.NoWait {
+			return p
+		}
 		err := p.waitReady()
 		if err == nil {
 			tb.Cleanup(func() {

@@ -34,6 +34,11 @@ func StartSharedNode(cfg *config.Config) (n *node.Node, stop func(), err error) 
 	if err == nil {
 		err = n.Start()
 	}
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err = n.WaitReady(ctx)
+		cancel()
+	}
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("starting the shared node: %w", err)

@@ -82,6 +82,11 @@ func StartNode(tb testing.TB, cfg *config.Config, opts node.Options) *node.Node 
 	if err := n.Start(); err != nil {
 		tb.Fatalf("node.Start: %v", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
+		tb.Fatalf("node never got its map from Raft: %v", err)
+	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -1,0 +1,228 @@
+package node
+
+// The node's member of the Raft group that keeps the shard map. A node
+// without raft.peers is a cluster of one: its map still lives in a Raft log
+// in data_dir (so it survives restarts and changes only through the admin
+// API), on an in-memory transport with short timeouts, since no other
+// node can disagree with it.
+//
+// Writes reach the leader: a follower forwards a command to the leader's
+// HTTP address (/internal/v1/apply, with the admin token), which is how
+// followers register themselves in the node directory and record
+// two-phase-commit decisions.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/metadata"
+	"github.com/shardproxy/shardproxy/twopc"
+)
+
+// internalApplyPath is where a leader takes commands from the other nodes.
+const internalApplyPath = "/internal/v1/apply"
+
+// storeConfig builds the Raft store's configuration from the node's.
+func storeConfig(cfg *config.Config, seed *metadata.Map, self metadata.NodeInfo, forward func(context.Context, metadata.NodeInfo, metadata.Command) error) (metadata.StoreConfig, error) {
+	sc := metadata.StoreConfig{
+		NodeID:          cfg.NodeID,
+		DataDir:         filepath.Join(cfg.DataDir, "raft"),
+		Seed:            seed,
+		Self:            self,
+		ForwardToLeader: forward,
+	}
+	peers, err := cfg.Raft.ParsedPeers()
+	if err != nil {
+		return sc, err
+	}
+	if cfg.Raft.Listen == "" {
+		// A cluster of one: nothing to dial, nobody to wait for.
+		_, tr := raft.NewInmemTransport(raft.ServerAddress(cfg.NodeID))
+		sc.Transport = tr
+		sc.Peers = []metadata.Peer{{ID: cfg.NodeID, Addr: cfg.NodeID}}
+		sc.Bootstrap = true
+		sc.Tuning = metadata.RaftTuning{HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond}
+		return sc, nil
+	}
+	sc.Bind, sc.Advertise = cfg.Raft.Listen, cfg.Raft.Advertise
+	for _, p := range peers {
+		sc.Peers = append(sc.Peers, metadata.Peer{ID: p.ID, Addr: p.Addr})
+	}
+	if len(sc.Peers) == 0 {
+		sc.Peers = []metadata.Peer{{ID: cfg.NodeID, Addr: cfg.Raft.Listen}}
+	}
+	sc.Bootstrap = cfg.Raft.Bootstrap || len(sc.Peers) == 1
+	return sc, nil
+}
+
+// applyCommand applies c through Raft: here when this node leads, else at
+// the leader (one hop; a leader change meanwhile means a retry).
+func (n *Node) applyCommand(ctx context.Context, c metadata.Command) (uint64, error) {
+	for attempt := 0; ; attempt++ {
+		idx, err := n.store.Apply(ctx, c)
+		var nl *metadata.ErrNotLeader
+		if !errors.As(err, &nl) {
+			return idx, err
+		}
+		if nl.Leader.HTTPAddr != "" {
+			idx, err = n.forwardApply(ctx, nl.Leader, c)
+			if err == nil || !errors.Is(err, errLeaderMoved) {
+				return idx, err
+			}
+		}
+		if attempt >= 20 {
+			return 0, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+var errLeaderMoved = errors.New("the node asked is no longer the leader")
+
+type applyResponse struct {
+	Index uint64 `json:"index"`
+	Error string `json:"error,omitempty"`
+	// Rejected: the state machine refused the command.
+	Rejected bool `json:"rejected,omitempty"`
+}
+
+// forwardApply sends c to the leader's internal endpoint.
+func (n *Node) forwardApply(ctx context.Context, leader metadata.NodeInfo, c metadata.Command) (uint64, error) {
+	if n.cfg.AdminToken == "" {
+		return 0, errors.New("cannot forward to the leader: admin_token is not configured")
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leader.HTTPAddr+internalApplyPath, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+n.cfg.AdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.httpClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("forwarding to the leader %s: %w", leader.ID, err)
+	}
+	defer resp.Body.Close()
+	var ar applyResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ar); err != nil {
+		return 0, fmt.Errorf("forwarding to the leader %s: %s: %w", leader.ID, resp.Status, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusMisdirectedRequest:
+		return 0, errLeaderMoved
+	case ar.Rejected:
+		return 0, fmt.Errorf("%w: %s", metadata.ErrRejected, ar.Error)
+	case resp.StatusCode != http.StatusOK:
+		return 0, fmt.Errorf("the leader %s refused the command: %s", leader.ID, ar.Error)
+	}
+	return ar.Index, nil
+}
+
+// handleInternalApply applies a command another node forwarded.
+func (n *Node) handleInternalApply(w http.ResponseWriter, r *http.Request) {
+	write := func(code int, ar applyResponse) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(ar)
+	}
+	if !n.tokenOK(r) {
+		write(http.StatusUnauthorized, applyResponse{Error: "missing or wrong admin token"})
+		return
+	}
+	var c metadata.Command
+	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(&c); err != nil {
+		write(http.StatusBadRequest, applyResponse{Error: "bad command: " + err.Error()})
+		return
+	}
+	idx, err := n.store.Apply(r.Context(), c)
+	var nl *metadata.ErrNotLeader
+	switch {
+	case err == nil:
+		write(http.StatusOK, applyResponse{Index: idx})
+	case errors.As(err, &nl):
+		write(http.StatusMisdirectedRequest, applyResponse{Error: err.Error()})
+	case errors.Is(err, metadata.ErrRejected):
+		write(http.StatusConflict, applyResponse{Error: err.Error(), Rejected: true})
+	default:
+		write(http.StatusServiceUnavailable, applyResponse{Error: err.Error()})
+	}
+}
+
+// tokenOK checks the bearer token in constant time.
+func (n *Node) tokenOK(r *http.Request) bool {
+	if n.cfg.AdminToken == "" {
+		return false
+	}
+	const prefix = "Bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) < len(prefix) || h[:len(prefix)] != prefix {
+		return false
+	}
+	got := sha256.Sum256([]byte(h[len(prefix):]))
+	want := sha256.Sum256([]byte(n.cfg.AdminToken))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+// storeCluster adapts the store to the admin API.
+type storeCluster struct{ n *Node }
+
+func (c storeCluster) NodeID() string                          { return c.n.cfg.NodeID }
+func (c storeCluster) Map() *metadata.Map                      { return c.n.store.Map() }
+func (c storeCluster) AppliedIndex() uint64                    { return c.n.store.AppliedIndex() }
+func (c storeCluster) Nodes() []metadata.NodeInfo              { return c.n.store.Nodes() }
+func (c storeCluster) Servers() ([]metadata.ServerInfo, error) { return c.n.store.Servers() }
+func (c storeCluster) Leader() metadata.NodeInfo               { return c.n.store.Leader() }
+func (c storeCluster) Apply(ctx context.Context, cmd metadata.Command) (uint64, error) {
+	return c.n.store.Apply(ctx, cmd)
+}
+
+// raftDecisions keeps two-phase-commit decisions in the Raft log, so any
+// node can settle another's transactions after it died.
+type raftDecisions struct{ n *Node }
+
+func (d raftDecisions) Commit(ctx context.Context, gid string) error {
+	_, err := d.n.applyCommand(ctx, metadata.Command{Type: metadata.CmdDecideCommit, GID: gid})
+	if errors.Is(err, metadata.ErrRejected) {
+		// Recovery elsewhere recorded an abort first.
+		return fmt.Errorf("%w: %v", twopc.ErrNotRecorded, err)
+	}
+	return err
+}
+
+func (d raftDecisions) Done(ctx context.Context, gid string) error {
+	_, err := d.n.applyCommand(ctx, metadata.Command{Type: metadata.CmdDecisionDone, GID: gid})
+	return err
+}
+
+func (d raftDecisions) Decided(gid string) (bool, error) { return d.n.store.Decided(gid), nil }
+
+func (d raftDecisions) Pending() ([]string, error) { return d.n.store.PendingDecisions(), nil }
+
+func (d raftDecisions) Abort(ctx context.Context, gid string) (bool, error) {
+	_, err := d.n.applyCommand(ctx, metadata.Command{Type: metadata.CmdDecideAbort, GID: gid})
+	if errors.Is(err, metadata.ErrRejected) && d.n.store.Decided(gid) {
+		return true, nil
+	}
+	return false, err
+}
