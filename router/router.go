@@ -73,8 +73,8 @@ type Config struct {
 	// (nil: a node on its own).
 	NodeID string
 	Peers  peersFunc
-	Hooks       Hooks
-	Logger      *slog.Logger
+	Hooks  Hooks
+	Logger *slog.Logger
 }
 
 // Validate checks the configuration and fills defaults.

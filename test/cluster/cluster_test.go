@@ -214,7 +214,7 @@ func TestClusterLifecycle(t *testing.T) {
 				MapVersion uint64 `json:"map_version"`
 			} `json:"nodes"`
 		}
-			if err := json.Unmarshal([]byte(out), &st); err != nil {
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("admin status -o json on %s: %v\n%s", n.id, err, out)
 		}
 		leaders := 0
