@@ -68,6 +68,10 @@ type Raft struct {
 	Peers []string `mapstructure:"peers"`
 	// Bootstrap: this node starts a new cluster (only one node does).
 	Bootstrap bool `mapstructure:"bootstrap"`
+	// Join lists admin HTTP addresses (host:port) of existing nodes: a
+	// node not among the peers joins through them as a non-voter (it
+	// routes but does not vote, so a fleet can grow and shrink freely).
+	Join []string `mapstructure:"join"`
 }
 
 // Peer is one parsed raft.peers entry.
@@ -398,8 +402,14 @@ func (c *Config) validateRaft(bad func(key, format string, args ...any)) {
 			self = true
 		}
 	}
-	if len(peers) > 0 && !self {
-		bad("raft.peers", "does not list this node (node_id %q)", c.NodeID)
+	if len(peers) > 0 && !self && len(r.Join) == 0 {
+		bad("raft.peers", "does not list this node (node_id %q); list it, or give raft.join to join as a non-voter", c.NodeID)
+	}
+	if self && len(r.Join) > 0 {
+		bad("raft.join", "is for nodes that are not among raft.peers")
+	}
+	if len(r.Join) > 0 && c.AdminToken == "" {
+		bad("raft.join", "needs admin_token (the join request carries it)")
 	}
 	if len(peers) == 2 {
 		bad("raft.peers", "two voters cannot survive the loss of either; use 1 or 3 or more")

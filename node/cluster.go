@@ -31,8 +31,12 @@ import (
 	"github.com/shardproxy/shardproxy/twopc"
 )
 
-// internalApplyPath is where a leader takes commands from the other nodes.
-const internalApplyPath = "/internal/v1/apply"
+// internalApplyPath is where a leader takes commands from the other nodes;
+// internalJoinPath is where it adds a node as a non-voter.
+const (
+	internalApplyPath = "/internal/v1/apply"
+	internalJoinPath  = "/internal/v1/join"
+)
 
 // storeConfig builds the Raft store's configuration from the node's.
 func storeConfig(cfg *config.Config, seed *metadata.Map, self metadata.NodeInfo, forward func(context.Context, metadata.NodeInfo, metadata.Command) error) (metadata.StoreConfig, error) {
@@ -57,6 +61,11 @@ func storeConfig(cfg *config.Config, seed *metadata.Map, self metadata.NodeInfo,
 		return sc, nil
 	}
 	sc.Bind, sc.Advertise = cfg.Raft.Listen, cfg.Raft.Advertise
+	if len(cfg.Raft.Join) > 0 {
+		// Not a voter of the founding configuration: the leader adds
+		// this node as a non-voter when it asks (joinCluster).
+		return sc, nil
+	}
 	for _, p := range peers {
 		sc.Peers = append(sc.Peers, metadata.Peer{ID: p.ID, Addr: p.Addr})
 	}
@@ -225,4 +234,107 @@ func (d raftDecisions) Abort(ctx context.Context, gid string) (bool, error) {
 		return true, nil
 	}
 	return false, err
+}
+
+// joinCluster asks the nodes in raft.join (and the leader they name) to
+// add this node as a non-voter, until it is part of the cluster.
+func (n *Node) joinCluster(ctx context.Context) {
+	self := n.selfInfo()
+	self.RaftAddr = n.raftAddr()
+	for ctx.Err() == nil {
+		if n.store.Leader().ID != "" {
+			return // in the configuration: the leader talks to us
+		}
+		for _, addr := range n.cfg.Raft.Join {
+			if err := n.askToJoin(ctx, addr, *self); err == nil {
+				return
+			} else if ctx.Err() == nil {
+				n.log.Info("joining the cluster: retrying", "via", addr, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// askToJoin sends a join request to addr, following one redirect to the
+// leader.
+func (n *Node) askToJoin(ctx context.Context, addr string, self metadata.NodeInfo) error {
+	body, err := json.Marshal(self)
+	if err != nil {
+		return err
+	}
+	for hop := 0; hop < 2; hop++ {
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		req, err := http.NewRequestWithContext(rctx, http.MethodPost, "http://"+addr+internalJoinPath, bytes.NewReader(body))
+		if err != nil {
+			cancel()
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+n.cfg.AdminToken)
+		resp, err := n.httpClient.Do(req)
+		if err != nil {
+			cancel()
+			return err
+		}
+		var jr joinResponse
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&jr)
+		resp.Body.Close()
+		cancel()
+		switch {
+		case resp.StatusCode == http.StatusOK:
+			return nil
+		case resp.StatusCode == http.StatusMisdirectedRequest && jr.Leader != "":
+			addr = jr.Leader
+			continue
+		}
+		return fmt.Errorf("%s: %s", resp.Status, jr.Error)
+	}
+	return errLeaderMoved
+}
+
+type joinResponse struct {
+	Error  string `json:"error,omitempty"`
+	Leader string `json:"leader_http,omitempty"`
+}
+
+// handleInternalJoin adds the asking node as a non-voter (leader only).
+func (n *Node) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
+	write := func(code int, jr joinResponse) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(jr)
+	}
+	if !n.tokenOK(r) {
+		write(http.StatusUnauthorized, joinResponse{Error: "missing or wrong admin token"})
+		return
+	}
+	var ni metadata.NodeInfo
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&ni); err != nil || ni.ID == "" || ni.RaftAddr == "" {
+		write(http.StatusBadRequest, joinResponse{Error: "a join request needs the node's id and raft address"})
+		return
+	}
+	if !n.store.IsLeader() {
+		write(http.StatusMisdirectedRequest, joinResponse{Error: "not the leader", Leader: n.store.Leader().HTTPAddr})
+		return
+	}
+	for _, sv := range mustServers(n.store) {
+		if sv.ID == ni.ID && sv.Voter {
+			// A voter restarting with raft.join by mistake stays a voter.
+			write(http.StatusOK, joinResponse{})
+			return
+		}
+	}
+	if err := n.store.Join(r.Context(), ni, false); err != nil {
+		write(http.StatusServiceUnavailable, joinResponse{Error: err.Error()})
+		return
+	}
+	write(http.StatusOK, joinResponse{})
+}
+
+func mustServers(s *metadata.Store) []metadata.ServerInfo {
+	sv, _ := s.Servers()
+	return sv
 }

@@ -45,6 +45,7 @@ type Node struct {
 	mapReady   chan struct{}
 	httpClient *http.Client
 	stopWatch  func()
+	stopJoin   context.CancelFunc
 	version    string
 	admin      *admin.Server
 
@@ -223,6 +224,11 @@ func (n *Node) Start() error {
 	// Clients are accepted once the map from Raft is in force (until then
 	// they wait in the listen backlog); from then on every new map version
 	// is switched to as it is applied.
+	if len(n.cfg.Raft.Join) > 0 {
+		jctx, cancel := context.WithCancel(context.Background())
+		n.stopJoin = cancel
+		go n.joinCluster(jctx)
+	}
 	updates, stopWatch := n.store.Subscribe()
 	n.stopWatch = stopWatch
 	go n.followMap(updates, ln)
@@ -424,6 +430,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.stopRecovery()
 			<-n.recoveryDone
 		}
+		if n.stopJoin != nil {
+			n.stopJoin()
+		}
 		if n.store != nil {
 			n.stopWatch()
 			// A leader hands leadership over before it goes.
@@ -450,6 +459,7 @@ func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST "+internalApplyPath, n.handleInternalApply)
+	mux.HandleFunc("POST "+internalJoinPath, n.handleInternalJoin)
 	if n.admin != nil {
 		mux.Handle(admin.PathPrefix, n.admin)
 	}

@@ -451,3 +451,49 @@ func TestAdminRefusals(t *testing.T) {
 		t.Errorf("SHOW SHARDS: %d rows, %v", count, rows.Err())
 	}
 }
+
+func TestNonvoterJoins(t *testing.T) {
+	ctx := testenv.TestCtx(t, 2*time.Minute)
+	f := newFleet(t)
+	voter, joiner := f.nodes[0], f.nodes[1]
+	f.nodes = f.nodes[:1]
+	f.start(voter)
+	f.ready(voter)
+	// The joiner is not among the peers; it joins through the voter.
+	y := strings.Replace(f.yaml(voter), "node_id: n1", "node_id: n2", 1)
+	y = strings.Replace(y, "listen: "+voter.raftAddr, "listen: "+joiner.raftAddr+"\n  join: ["+voter.p.HTTPAddr+"]", 1)
+	y = strings.Replace(y, "bootstrap: true", "bootstrap: false", 1)
+	joiner.p = testenv.ServeBinaryWith(t, f.bin, y, testenv.ServeOptions{DataDir: joiner.dataDir, MayExit: true})
+	var st struct {
+		Nodes []struct {
+			ID   string `json:"id"`
+			Role string `json:"role"`
+		} `json:"nodes"`
+	}
+	out, err := f.admin(ctx, joiner, "status", "-o", "json")
+	if err != nil {
+		t.Fatalf("status on the joiner: %v\n%s", err, out)
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	roles := map[string]string{}
+	for _, n := range st.Nodes {
+		roles[n.ID] = n.Role
+	}
+	if roles["n1"] != "leader" || roles["n2"] != "nonvoter" {
+		t.Fatalf("roles %v, want n1 leader and n2 nonvoter\n%s", roles, out)
+	}
+	// It routes like any node, and writes asked of it reach the leader.
+	conn := testenv.Connect(t, ctx, joiner.url())
+	defer conn.Close(ctx)
+	var one int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	v := f.sameVersion(ctx, []*proxyNode{voter, joiner}, 1)
+	if out, err := f.admin(ctx, joiner, "split", "--at", "123456789"); err != nil {
+		t.Fatalf("split at the non-voter: %v\n%s", err, out)
+	}
+	f.sameVersion(ctx, []*proxyNode{voter, joiner}, v+1)
+}
