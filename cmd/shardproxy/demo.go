@@ -86,7 +86,11 @@ func runDemo(cmd *cobra.Command, dir string, port, shards, replicas int, logLeve
 	// The proxy's own state (two-phase-commit decisions) lives with the
 	// shards, so the demo leaves nothing behind in the working directory.
 	cfg.DataDir = filepath.Join(cluster.Dir, "proxy")
-	cfg.Users = []config.User{{Name: "app", Password: "app", BackendUser: "app", BackendPassword: "app"}}
+	cfg.Users = []config.User{
+		{Name: "app", Password: "app", BackendUser: "app", BackendPassword: "app"},
+		// The admin console: psql -d shardproxy -U admin (password admin).
+		{Name: "admin", Password: "admin", Admin: true, BackendUser: "app", BackendPassword: "app"},
+	}
 	// Example tables to try sharding with (create them through the proxy;
 	// see the README): accounts and orders sharded and colocated by the
 	// account id, countries copied on every shard. Any other table lives
