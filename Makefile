@@ -34,7 +34,8 @@ FUZZTIME ?= 30s
 # inputs live in each package's testdata/fuzz/.
 FUZZ_TARGETS := wire:FuzzReadFrame wire:FuzzStartupPacket wire:FuzzSCRAMClientFirst \
 	wire:FuzzSCRAMClientFinal planner:FuzzAnalyze planner:FuzzBuild catalog:FuzzParseSearchPath \
-	copysplit:FuzzSplit router:FuzzBinaryCopy router:FuzzTextArray
+	copysplit:FuzzSplit router:FuzzBinaryCopy router:FuzzTextArray \
+	admin:FuzzSplitRequest console:FuzzConsoleQuery
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

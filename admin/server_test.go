@@ -241,8 +241,10 @@ func TestStatusPeers(t *testing.T) {
 // TestStatusSlowPeer: a node that never answers costs PeerTimeout and is
 // shown unreachable; status still answers.
 func TestStatusSlowPeer(t *testing.T) {
-	hang := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
 	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) }) // runs first: Close waits for handlers
 	self := admintest.New("n1", testMap(t))
 	self.SetNodes(metadata.NodeInfo{ID: "n1"}, metadata.NodeInfo{ID: "n2", HTTPAddr: hostPort(hang)})
 	srv := serve(t, self, func(c *admin.Config) { c.PeerTimeout = 50 * time.Millisecond })

@@ -289,7 +289,9 @@ func TestSplitForwardFailures(t *testing.T) {
 		}
 	})
 	t.Run("leader too slow", func(t *testing.T) {
-		hang := serveHandler(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+		release := make(chan struct{})
+		hang := serveHandler(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+		t.Cleanup(func() { close(release) }) // before the server's Close, which waits for handlers
 		c := admintest.New("n2", testMap(t))
 		c.SetLeader(metadata.NodeInfo{ID: "n1", HTTPAddr: hang.Addr})
 		srv := serve(t, c, func(c *admin.Config) { c.WriteTimeout = 50 * time.Millisecond })

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -203,7 +204,7 @@ func (n *Node) Start() error {
 			}
 		}()
 	}
-	self := metadata.NodeInfo{ID: n.cfg.NodeID, PGAddr: ln.Addr().String(), HTTPAddr: n.HTTPAddr()}
+	self := metadata.NodeInfo{ID: n.cfg.NodeID, PGAddr: n.reachable(ln.Addr().String()), HTTPAddr: n.reachable(n.HTTPAddr())}
 	sc, err := storeConfig(n.cfg, n.seed, self, func(ctx context.Context, leader metadata.NodeInfo, c metadata.Command) error {
 		_, err := n.forwardApply(ctx, leader, c)
 		return err
@@ -321,8 +322,15 @@ func (n *Node) recoveryLoop(ctx context.Context) {
 func (n *Node) ensureRegistered(ctx context.Context) bool {
 	self := n.selfInfo()
 	for _, ni := range n.store.Nodes() {
-		if ni == *self {
+		if ni.ID != self.ID {
+			continue
+		}
+		if ni.PGAddr == self.PGAddr && ni.HTTPAddr == self.HTTPAddr {
 			return true
+		}
+		if ni.RaftAddr != "" {
+			// The store may have recorded the resolved address.
+			self.RaftAddr = ni.RaftAddr
 		}
 	}
 	if n.store.Leader().ID == "" {
@@ -364,7 +372,30 @@ func (n *Node) recoverOnce(ctx context.Context) bool {
 }
 
 func (n *Node) selfInfo() *metadata.NodeInfo {
-	return &metadata.NodeInfo{ID: n.cfg.NodeID, RaftAddr: n.raftAddr(), PGAddr: n.Addr(), HTTPAddr: n.HTTPAddr()}
+	return &metadata.NodeInfo{ID: n.cfg.NodeID, RaftAddr: n.raftAddr(),
+		PGAddr: n.reachable(n.Addr()), HTTPAddr: n.reachable(n.HTTPAddr())}
+}
+
+// reachable turns a wildcard listen address (0.0.0.0:9187, [::]:6432)
+// into one other nodes can dial: the host of raft.advertise (a Kubernetes
+// pod's stable name), else this machine's host name.
+func (n *Node) reachable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || addr == "" {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return addr
+	}
+	if adv := n.cfg.Raft.Advertise; adv != "" {
+		if h, _, err := net.SplitHostPort(adv); err == nil && h != "" {
+			return net.JoinHostPort(h, port)
+		}
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return net.JoinHostPort(h, port)
+	}
+	return addr
 }
 
 func (n *Node) raftAddr() string {

@@ -1,4 +1,4 @@
-// Command shardproxy is the sharding PostgreSQL proxy: serve, demo, version.
+// Command shardproxy is the sharding PostgreSQL proxy: serve, demo, admin, version.
 // It parses flags and wires packages together; the logic lives elsewhere.
 package main
 
