@@ -207,6 +207,13 @@ func (s *session) releaseServer() {
 	sc := s.server
 	s.server = nil
 	s.mu.Unlock()
+	if s.replicaAddr != "" {
+		s.endReplica()
+		// The next statement starts from the shard's primary pool.
+		if p, err := s.shardPool(s.shardID); err == nil {
+			s.pool = p
+		}
+	}
 	switch {
 	case sc == nil:
 	case sc.dirty:
@@ -237,6 +244,15 @@ func (s *session) dropServer() {
 	sc := s.server
 	s.server = nil
 	s.mu.Unlock()
+	if s.replicaAddr != "" {
+		if s.r.cfg.Replicas != nil {
+			s.r.cfg.Replicas.MarkDown(s.replicaAddr)
+		}
+		s.endReplica()
+		if p, err := s.shardPool(s.shardID); err == nil {
+			s.pool = p
+		}
+	}
 	s.queue = s.queue[:0]
 	if sc != nil {
 		sc.pool.discard(sc)
@@ -302,6 +318,7 @@ func (s *session) sync(ctx context.Context) error {
 		return &serverLostError{err: err}
 	}
 	s.queue = append(s.queue, expect{kind: 'S'})
+	s.queueCommitLSN()
 	if s.batch.changesSettings {
 		if err := s.restoreStartupSettings(); err != nil {
 			return err

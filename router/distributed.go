@@ -563,6 +563,9 @@ func (s *session) finishDistributedQuiet(ctx context.Context, commit bool) error
 			}
 		case len(writers) == 1:
 			failure = execSimple(writers[0], "COMMIT")
+			if failure == nil {
+				s.fetchCommitLSN(writers[0], writerIDs[0])
+			}
 		case len(writers) > 1:
 			failure = s.twoPhaseCommit(ctx, writers, writerIDs)
 			if errors.Is(failure, twopc.ErrRolledBack) {
@@ -570,6 +573,10 @@ func (s *session) finishDistributedQuiet(ctx context.Context, commit bool) error
 				// a failed transaction with ROLLBACK, not an error.
 				failure = nil
 				s.commitTag = "ROLLBACK"
+			} else if failure == nil {
+				for i, sc := range writers {
+					s.fetchCommitLSN(sc, writerIDs[i])
+				}
 			}
 		}
 	} else {

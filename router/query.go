@@ -6,6 +6,7 @@ package router
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -103,18 +104,43 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return &serverLostError{err: err}
 	}
 	s.queue = append(s.queue, e)
+	s.queueCommitLSN()
 	if plan.ChangesSettings {
 		if err := s.restoreStartupSettings(); err != nil {
 			return err
 		}
 	}
+	wasReplica, sentBefore := s.replicaAddr != "", s.batch.sent
 	if err := s.roundTrip(ctx); err != nil {
-		return err
+		var sl *serverLostError
+		if !wasReplica || !errors.As(err, &sl) || s.batch.sent != sentBefore {
+			return err
+		}
+		// A replica died under a read before any answer went out: the
+		// primary answers instead, and the client never knows.
+		if err := s.retryReadOnPrimary(ctx, body, e); err != nil {
+			return err
+		}
 	}
 	if err := s.afterBatch(ctx); err != nil {
 		return err
 	}
 	return s.c.Flush()
+}
+
+// retryReadOnPrimary runs a read again on the shard's primary after its
+// replica failed.
+func (s *session) retryReadOnPrimary(ctx context.Context, body []byte, e expect) error {
+	s.dropServer() // marks the replica down
+	s.serverSentFatal = false
+	if err := s.useShard(ctx, s.shardID); err != nil {
+		return s.refuseQuery(err)
+	}
+	if err := s.server.WriteFrame('Q', body); err != nil {
+		return &serverLostError{err: err}
+	}
+	s.queue = append(s.queue, e)
+	return s.roundTrip(ctx)
 }
 
 // settlePending delivers the answers owed for messages already received.

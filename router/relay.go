@@ -123,6 +123,11 @@ func (s *session) relay(ctx context.Context) error {
 		case 'E':
 			var er pgproto3.ErrorResponse
 			_ = er.Decode(body)
+			if er.Severity == "FATAL" && s.replicaAddr != "" && !head.swallow {
+				// A replica going away (shutdown, crash recovery): the
+				// read is retried elsewhere if nothing reached the client.
+				return &serverLostError{err: fmt.Errorf("replica %s: %s", sc.Addr, er.Message)}
+			}
 			if head.onError != nil {
 				head.onError(&er)
 			}

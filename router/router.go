@@ -73,6 +73,13 @@ type Config struct {
 	// (nil: a node on its own).
 	NodeID string
 	Peers  peersFunc
+	// Replicas picks replicas for reads; nil sends every statement to
+	// primaries.
+	Replicas ReplicaPicker
+	// ReadYourWrites: after a write commits on a shard with replicas, the
+	// session's reads there wait for a replica past it (or use the
+	// primary).
+	ReadYourWrites bool
 	Hooks  Hooks
 	Logger *slog.Logger
 }

@@ -42,6 +42,16 @@ type session struct {
 	// distributedFailed: a statement of this transaction failed on a
 	// shard other than the current connection's; COMMIT rolls back.
 	distributedFailed bool
+	// replicaAddr is the replica the current connection is on ("" for a
+	// primary); replicaDone ends its outstanding-query account.
+	replicaAddr string
+	replicaDone func()
+	// minLSN is, per shard, the WAL position this session's reads must
+	// see (its own last commit there, or a token it was given).
+	minLSN map[string]uint64
+	// lsnShard: the client's next Query or Sync commits a write on this
+	// shard; its position is asked for right behind it (ryw.go).
+	lsnShard string
 	// cursors maps the open cursors to the shard that declared them.
 	cursors map[string]string
 	// commitTag overrides the tag of the COMMIT being answered.

@@ -163,6 +163,9 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 		if s.txStatus == 'I' && rt.plan.Analysis != nil && !rt.plan.Analysis.ReadOnly {
 			s.batchWrote = true
 		}
+		if shard := s.commitsWriteOn(rt); shard != "" {
+			s.lsnShard = shard // asked for behind the client's Sync
+		}
 		return false, nil
 	default:
 		_, copyOut := rt.plan.Root.(*planner.CopyOut)
@@ -199,7 +202,18 @@ func isSavepointCommand(cmd string) bool {
 // switchInBatch moves the batch to another shard, refusing when that
 // would spread an implicit transaction's writes over shards.
 func (s *session) switchInBatch(ctx context.Context, shard string, plan *planner.Plan) error {
-	if shard == s.shardID || s.server == nil {
+	if s.server == nil {
+		return s.routeTo(ctx, &routing{plan: plan, shard: shard})
+	}
+	if shard == s.shardID && s.replicaAddr == "" {
+		return nil
+	}
+	if shard == s.shardID {
+		// On a replica of this shard: a read stays, anything else moves
+		// to the primary.
+		if plan.Analysis != nil && plan.Analysis.ReadOnly && plan.Analysis.Kind == planner.SelectStatement {
+			return nil
+		}
 		return s.useShard(ctx, shard)
 	}
 	writes := plan.Analysis == nil || !plan.Analysis.ReadOnly

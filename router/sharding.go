@@ -246,6 +246,10 @@ func explainRows(plan *planner.Plan) *distributedResult {
 // shardedSimpleQuery routes a simple-protocol query; handled is false
 // when it goes through the pass-through path (on the shard now current).
 func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled bool, err error) {
+	s.lsnShard = ""
+	if handled, err := s.lsnCommand(ctx, sql); handled {
+		return true, err
+	}
 	rt, err := s.route(ctx, sql, nil)
 	if err != nil {
 		return true, s.refuseQuery(err)
@@ -277,10 +281,11 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 		return false, nil
 	}
 	if rt.shard != "" {
-		if err := s.useShard(ctx, rt.shard); err != nil {
+		if err := s.routeTo(ctx, rt); err != nil {
 			return true, s.refuseQuery(err)
 		}
 		s.noteWrite(rt)
+		s.lsnShard = s.commitsWriteOn(rt)
 		return false, nil
 	}
 	if ci, ok := leafOf(rt.plan.Root).(*planner.CopyIn); ok {
@@ -314,4 +319,21 @@ func (s *session) noteWrite(rt *routing) {
 		return
 	}
 	s.noteWroteOn(s.shardID)
+}
+
+// commitsWriteOn names the shard on which the statement about to run
+// commits a write the session should read back ("" when none): an
+// autocommit write, or the COMMIT of a transaction that wrote there.
+func (s *session) commitsWriteOn(rt *routing) string {
+	a := rt.plan.Analysis
+	if a == nil || !s.wantsCommitLSN(rt.shard) || a.Kind == planner.CopyStatement || rt.plan.Statements != nil {
+		return ""
+	}
+	switch {
+	case (a.Command == "COMMIT" || a.Command == "END") && s.txStatus == 'T' && s.wrote[s.shardID]:
+		return s.shardID
+	case !a.ReadOnly && s.txStatus == 'I' && !s.upgraded:
+		return rt.shard
+	}
+	return ""
 }

@@ -40,6 +40,7 @@ func (s *session) shardPool(id string) (*pool, error) {
 // if the session has none there. Answers still owed by the current
 // connection are relayed first, so the client sees them in order.
 func (s *session) useShard(ctx context.Context, id string) error {
+	s.leaveReplica()
 	if id == s.shardID && s.server != nil {
 		return nil
 	}

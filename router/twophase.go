@@ -65,6 +65,11 @@ func (s *session) commitShards(ctx context.Context, conns []*serverConn, stmts [
 		ids[i] = st.shard
 	}
 	err := s.twoPhaseCommit(ctx, conns, ids)
+	if err == nil {
+		for i, sc := range conns {
+			s.fetchCommitLSN(sc, ids[i])
+		}
+	}
 	s.releaseServer()
 	return err
 }
