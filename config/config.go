@@ -27,6 +27,7 @@ type Config struct {
 	Users      []User
 	Shards     []Shard
 	Tables     []Table
+	Routing    Routing
 	Pool       Pool
 	Limits     Limits
 	Log        Log
@@ -91,6 +92,17 @@ func (r Raft) ParsedPeers() ([]Peer, error) {
 		out = append(out, Peer{ID: id, Addr: addr})
 	}
 	return out, nil
+}
+
+// Routing says where reads go (DESIGN.md section 4).
+type Routing struct {
+	// MaxReplicaLag: a replica further behind its primary (in WAL bytes)
+	// serves no reads until it catches up.
+	MaxReplicaLag int64
+	// ReadYourWrites: a session's reads see its own committed writes.
+	ReadYourWrites bool
+	// HealthInterval is how often every backend is polled.
+	HealthInterval time.Duration
 }
 
 // Table is a configured table: sharded by the hash of Key, or a reference
@@ -208,7 +220,8 @@ func Default() *Config {
 			ShutdownTimeout:      30 * time.Second,
 			TCPKeepalive:         15 * time.Second,
 		},
-		Log: Log{Level: LogInfo, Format: LogText},
+		Log:     Log{Level: LogInfo, Format: LogText},
+		Routing: Routing{MaxReplicaLag: 1 << 20, ReadYourWrites: true, HealthInterval: 500 * time.Millisecond},
 	}
 }
 
@@ -298,6 +311,12 @@ func (c *Config) Validate() error {
 			minMessageSize, maxMessageSize, c.Limits.MaxMessageSize)
 	}
 
+	if c.Routing.MaxReplicaLag < 0 {
+		bad("routing.max_replica_lag", "must not be negative")
+	}
+	if c.Routing.HealthInterval < 10*time.Millisecond {
+		bad("routing.health_interval", "must be at least 10ms, got %s", c.Routing.HealthInterval)
+	}
 	if c.Limits.MaxMergeBuffer < 1<<20 {
 		bad("limits.max_merge_buffer", "must be at least 1MiB, got %d", c.Limits.MaxMergeBuffer)
 	}

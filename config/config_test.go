@@ -350,13 +350,14 @@ func TestErrors(t *testing.T) {
 		{"raft peers without self", minimal + "raft:\n  listen: 127.0.0.1:7001\n  peers: [n2@127.0.0.1:7002, n3@127.0.0.1:7003, n4@127.0.0.1:7004]\n", nil, []string{`does not list this node (node_id "n1")`}},
 		{"raft two peers", minimal + "raft:\n  listen: 127.0.0.1:7001\n  peers: [n1@127.0.0.1:7001, n2@127.0.0.1:7002]\n", nil, []string{`two voters cannot survive`}},
 		{"raft bad peer", minimal + "raft:\n  listen: 127.0.0.1:7001\n  peers: [n1-127.0.0.1:7001]\n", nil, []string{`is not id@host:port`}},
+		{"routing lag negative", minimal + "routing: {max_replica_lag: -1}\n", nil, []string{`max_replica_lag`}},
+		{"routing interval too short", minimal + "routing: {health_interval: 1ms}\n", nil, []string{`routing.health_interval: must be at least 10ms`}},
 		{"admin token twice", minimal + "admin_token: a\nadmin_token_env: T\n", nil, []string{`use only one of admin_token`}},
 		{"admin token env unset", minimal + "admin_token_env: T\n", nil, []string{`environment variable T is not set`}},
 		{"table without key", minimal + "tables:\n  - {name: accounts}\n", nil, []string{`tables[0]: table accounts needs a key column (sharded) or reference: true`}},
 		{"table key and reference", minimal + "tables:\n  - {name: c, key: id, reference: true}\n", nil, []string{`either sharded (key) or reference, not both`}},
 		{"table twice", minimal + "tables:\n  - {name: a, key: id}\n  - {name: a, schema: public, reference: true}\n", nil, []string{`table public.a is already configured at tables[0]`}},
 		{"table unknown field", minimal + "tables:\n  - {name: a, shard_key: id}\n", nil, []string{`shard_key`}},
-		{"routing", minimal + "routing: {max_replica_lag: 1MB}\n", nil, []string{`key "routing": routing options are not supported by this build yet`}},
 
 		// Values that do not decode.
 		{"pool size not a number", minimal + "pool: {size: lots}\n", nil, []string{`config: pool.size: "lots" is not a valid int`}},

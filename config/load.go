@@ -199,6 +199,11 @@ func toFile(c *Config) fileConfig {
 			TCPKeepalive:           c.Limits.TCPKeepalive,
 		},
 		Log: c.Log,
+		Routing: fileRouting{
+			MaxReplicaLag:  byteSize(c.Routing.MaxReplicaLag),
+			ReadYourWrites: &c.Routing.ReadYourWrites,
+			HealthInterval: c.Routing.HealthInterval,
+		},
 	}
 }
 
@@ -220,7 +225,12 @@ func fromFile(fc *fileConfig, lookupEnv func(string) (string, bool)) (*Config, e
 		BackendTLS: fc.BackendTLS,
 		Shards:     fc.Shards,
 		Tables:     fc.Tables,
-		Pool:       fc.Pool,
+		Routing: Routing{
+			MaxReplicaLag:  int64(fc.Routing.MaxReplicaLag),
+			ReadYourWrites: fc.Routing.ReadYourWrites == nil || *fc.Routing.ReadYourWrites,
+			HealthInterval: fc.Routing.HealthInterval,
+		},
+		Pool: fc.Pool,
 		Limits: Limits{
 			MaxClientConnections:   fc.Limits.MaxClientConnections,
 			QueryTimeout:           fc.Limits.QueryTimeout,

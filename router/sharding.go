@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/shardproxy/shardproxy/metadata"
 	"github.com/shardproxy/shardproxy/pgerror"
 	"github.com/shardproxy/shardproxy/planner"
 )
@@ -20,7 +21,16 @@ import (
 // or configured tables (whose constraints the planner checks).
 func (s *session) sharded() bool {
 	m := s.r.Map()
-	return s.mode == PoolTransaction && (len(m.Shards) > 1 || len(m.Tables) > 0)
+	return s.mode == PoolTransaction && (len(m.Shards) > 1 || len(m.Tables) > 0 || s.r.cfg.Replicas != nil && hasReplicas(m))
+}
+
+func hasReplicas(m *metadata.Map) bool {
+	for _, sh := range m.Shards {
+		if len(sh.Replicas) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // routing is the decision for one statement.
