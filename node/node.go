@@ -18,6 +18,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/admin"
 	"github.com/shardproxy/shardproxy/config"
+	"github.com/shardproxy/shardproxy/health"
 	"github.com/shardproxy/shardproxy/metadata"
 	"github.com/shardproxy/shardproxy/router"
 	"github.com/shardproxy/shardproxy/twopc"
@@ -49,6 +50,9 @@ type Node struct {
 	stopJoin   context.CancelFunc
 	version    string
 	admin      *admin.Server
+	monitor    *health.Monitor
+	stopHealth context.CancelFunc
+	healthDone chan struct{}
 
 	serveErr chan error
 	once     sync.Once
@@ -115,7 +119,18 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	mon, err := newMonitor(cfg, n)
+	if err != nil {
+		return nil, err
+	}
+	n.monitor = mon
+	var picker router.ReplicaPicker
+	if configHasReplicas(cfg) {
+		picker = replicaPicker{mon}
+	}
 	rt, err := router.New(router.Config{
+		Replicas:               picker,
+		ReadYourWrites:         cfg.Routing.ReadYourWrites,
 		Coordinator:            coordinator,
 		NodeID:                 cfg.NodeID,
 		Peers:                  n.peers,
@@ -221,6 +236,16 @@ func (n *Node) Start() error {
 			_ = n.http.Close()
 		}
 		return fmt.Errorf("raft: %w", err)
+	}
+	if configHasReplicas(n.cfg) {
+		// Replica health, polled from the start: reads find replicas as
+		// soon as clients arrive.
+		hctx, cancel := context.WithCancel(context.Background())
+		n.stopHealth, n.healthDone = cancel, make(chan struct{})
+		go func() {
+			defer close(n.healthDone)
+			_ = n.monitor.Run(hctx)
+		}()
 	}
 	// Clients are accepted once the map from Raft is in force (until then
 	// they wait in the listen backlog); from then on every new map version
@@ -464,6 +489,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if n.stopJoin != nil {
 			n.stopJoin()
 		}
+		if n.stopHealth != nil {
+			n.stopHealth()
+			<-n.healthDone
+		}
 		if n.store != nil {
 			n.stopWatch()
 			// A leader hands leadership over before it goes.
@@ -484,6 +513,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 func (n *Node) httpHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if configHasReplicas(n.cfg) {
+		reg.MustRegister(n.monitor.Collector())
+	}
 	reg.MustRegister(newPoolCollector(n.router), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shardproxy_client_connections", Help: "Client connections, including those logging in.",
 	}, func() float64 { return float64(n.wire.ActiveClients()) }))
