@@ -80,8 +80,8 @@ type Config struct {
 	// session's reads there wait for a replica past it (or use the
 	// primary).
 	ReadYourWrites bool
-	Hooks  Hooks
-	Logger *slog.Logger
+	Hooks          Hooks
+	Logger         *slog.Logger
 }
 
 // Validate checks the configuration and fills defaults.
