@@ -40,8 +40,9 @@ type Config struct {
 	Map func() *metadata.Map
 	// OnPromoted is called from the polling loop when a replica of shardID
 	// is found out of recovery on a newer timeline than the shard's primary
-	// (or while the primary is down): once per such change. It must not
-	// call PollNow or Close. The node turns it into a map change on the Raft leader
+	// (or while the primary is down): once per such change. It should return
+	// promptly (the next round waits for it) and must not call PollNow or
+	// Close. The node turns it into a map change on the Raft leader
 	// (DESIGN.md section 4: primary changes are map changes).
 	OnPromoted func(shardID, addr string, timeline uint32)
 	// Logger receives state changes; nil discards them.

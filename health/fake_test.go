@@ -42,7 +42,7 @@ type fakeCluster struct {
 
 // newFake makes a cluster of shards "s1".. with primary "sN" on timeline
 // 1 at LSN 0/1000000 and replicas "sNrM" replaying at the same position.
-func newFake(t *testing.T, shards, replicas int) *fakeCluster {
+func newFake(t testing.TB, shards, replicas int) *fakeCluster {
 	t.Helper()
 	fc := &fakeCluster{servers: map[string]*fakeServer{}}
 	var ms []metadata.Shard

@@ -252,7 +252,7 @@ func (m *Monitor) build(members []member) (*snapshot, []promotion) {
 		}
 		snap.shards[mb.shard] = sv
 		st := m.status(mb)
-		st.LagBytes = 0
+		st.LagBytes, st.CurrentLSN = 0, sv.primaryLSN
 		switch {
 		case !b.ok:
 			st.State = StateDown

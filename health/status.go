@@ -58,9 +58,9 @@ type BackendStatus struct {
 	// ReplayLSN is a replica's last pg_last_wal_replay_lsn(); 0 for a
 	// primary and a promoted replica.
 	ReplayLSN LSN
-	// CurrentLSN is the last pg_current_wal_lsn() of the backend itself if
-	// it is out of recovery, else of its shard's primary (what its lag is
-	// measured against); 0 when never seen.
+	// CurrentLSN is a primary's last pg_current_wal_lsn() (kept while it
+	// is down), a promoted replica's own, and for a replica in recovery its
+	// primary's (what its lag is measured against); 0 when never seen.
 	CurrentLSN LSN
 	// Timeline is the backend's timeline: exact out of recovery; for a
 	// standby, its last restartpoint's, which may trail.

@@ -281,6 +281,7 @@ func (n *Node) followMap(updates <-chan *metadata.Map, ln net.Listener) {
 		first = false
 	}
 	for m := range updates {
+		n.log.Debug("new shard map", "version", m.Version, "shards", fmt.Sprint(m.Shards))
 		n.router.SetMap(m)
 		if first {
 			n.startServing(ln)

@@ -22,6 +22,12 @@ func (s *session) ensureServer(ctx context.Context) error {
 	if s.server != nil {
 		return s.closeEvicted()
 	}
+	if s.replicaAddr == "" {
+		// The map may have given the shard a new primary since.
+		if p, err := s.shardPool(s.shardID); err == nil {
+			s.pool = p
+		}
+	}
 	sc, err := s.pool.acquire(ctx)
 	if err != nil {
 		return clientErrorFrom(err)

@@ -21,7 +21,7 @@ import (
 	"github.com/shardproxy/shardproxy/pgerror"
 )
 
-const currentLSNQuery = "SELECT pg_catalog.pg_current_wal_lsn()::text"
+const currentLSNQuery = "SELECT pg_catalog.pg_current_wal_insert_lsn()::text"
 
 // parseLSN reads PostgreSQL's "16/B374D848" form.
 func parseLSN(s string) (uint64, bool) {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -52,30 +53,47 @@ func (r *Router) catalogSnapshot(ctx context.Context, database string, cred Cred
 		return e.snap, nil
 	}
 	m := r.Map()
+	// The primary first; a replica serves as well (the catalog is read
+	// only), so planning goes on while a primary is down.
+	addrs := append([]string{m.Shards[0].Primary}, m.Shards[0].Replicas...)
+	var lastErr error
+	for _, addr := range addrs {
+		snap, err := loadCatalog(ctx, addr, database, cred, r.cfg.ConnectTimeout, epoch)
+		if err == nil {
+			e.snap, e.epoch = snap, epoch
+			return snap, nil
+		}
+		lastErr = err
+	}
+	if e.snap != nil {
+		// Better a catalog from before the last DDL than no plan at all;
+		// the next statement tries again.
+		r.log.Warn("reading the catalog failed; planning with the previous one", "db", database, "err", lastErr)
+		return e.snap, nil
+	}
+	return nil, fmt.Errorf("reading the catalog of %s: %w", m.Shards[0].ID, lastErr)
+}
+
+func loadCatalog(ctx context.Context, addr, database string, cred Credentials, timeout time.Duration, epoch uint64) (*catalog.Snapshot, error) {
 	cfg, err := pgx.ParseConfig("")
 	if err != nil {
 		return nil, err
 	}
-	host, port, err := splitHostPort(m.Shards[0].Primary)
+	host, port, err := splitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Host, cfg.Port, cfg.Database = host, port, database
 	cfg.User, cfg.Password = cred.User, cred.Password
-	cfg.ConnectTimeout = r.cfg.ConnectTimeout
+	cfg.ConnectTimeout = timeout
 	cfg.TLSConfig = nil
 	cfg.Fallbacks = nil
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("reading the catalog of %s: %w", m.Shards[0].ID, err)
-	}
-	defer conn.Close(context.Background())
-	snap, err := catalog.Load(ctx, conn, epoch)
-	if err != nil {
 		return nil, err
 	}
-	e.snap, e.epoch = snap, epoch
-	return snap, nil
+	defer conn.Close(context.Background())
+	return catalog.Load(ctx, conn, epoch)
 }
 
 // schemaView is a planner.Schema for one session: the map's tables, the
