@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/shardproxy/shardproxy/metadata"
 	"github.com/shardproxy/shardproxy/pgerror"
 	"github.com/shardproxy/shardproxy/planner"
 	"github.com/shardproxy/shardproxy/twopc"
@@ -349,6 +350,17 @@ func (s *session) shardTargets(r *planner.Route, lits []planner.Literal, sql str
 		}
 		return []string{m.Shards[0].ID}, nil
 	case planner.TargetKeys:
+		if len(r.Keys) == 1 && !r.Keys[0].ArrayParam {
+			// The hot path: one key, one owner, no map.
+			ids, err := keyIDs(r.Keys[0], r.KeyType, lits, sql, params)
+			if err != nil {
+				return nil, err
+			}
+			if len(ids) == 0 {
+				return s.firstShard(m), nil
+			}
+			return s.oneShard(m.Owner(ids[0])), nil
+		}
 		owners := map[string]bool{}
 		for _, k := range r.Keys {
 			ids, err := keyIDs(k, r.KeyType, lits, sql, params)
@@ -640,3 +652,11 @@ func (s *session) takeCommitTag(commit bool) string {
 	}
 	return "ROLLBACK"
 }
+
+// oneShard returns a one-element shard list, reusing the session's slice.
+func (s *session) oneShard(id string) []string {
+	s.targetBuf = append(s.targetBuf[:0], id)
+	return s.targetBuf
+}
+
+func (s *session) firstShard(m *metadata.Map) []string { return s.oneShard(m.Shards[0].ID) }

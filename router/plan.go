@@ -25,16 +25,16 @@ func (s *session) schemaViewFor(ctx context.Context) (*schemaView, error) {
 	if sp == "" {
 		sp = defaultSearchPath
 	}
+	m := s.r.Map()
+	if v := s.view; v != nil && v.snap == snap && v.m == m && v.rawPath == sp {
+		return v, nil // the common case: nothing changed since the last statement
+	}
 	path, err := catalog.ParseSearchPath(sp)
 	if err != nil {
 		path = []string{"$user", "public"}
 	}
-	v := s.view
-	if v == nil || v.snap != snap || v.m != s.r.Map() || v.rawPath != sp {
-		v = &schemaView{m: s.r.Map(), snap: snap, searchPath: path, rawPath: sp, user: s.cred.User}
-		s.view = v
-	}
-	return v, nil
+	s.view = &schemaView{m: m, snap: snap, searchPath: path, rawPath: sp, user: s.cred.User}
+	return s.view, nil
 }
 
 func (s *session) buildPlan(ctx context.Context, sql string) (*planner.Plan, []planner.Literal, error) {

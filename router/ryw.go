@@ -137,6 +137,10 @@ func (s *session) applyLSNToken(tok string) error {
 // lsnCommand answers SHOW shardproxy.lsn and SET shardproxy.min_lsn, which
 // are the proxy's own; handled is false for any other statement.
 func (s *session) lsnCommand(ctx context.Context, sql string) (handled bool, err error) {
+	// Cheap refusal first: this runs for every statement.
+	if !containsFold(sql, "shardproxy.") {
+		return false, nil
+	}
 	q := strings.ToLower(strings.TrimSpace(strings.TrimRight(strings.TrimSpace(sql), ";")))
 	switch {
 	case q == "show shardproxy.lsn":
@@ -166,4 +170,15 @@ func (s *session) lsnCommand(ctx context.Context, sql string) (handled bool, err
 		return true, s.readyWithoutServer()
 	}
 	return false, nil
+}
+
+// containsFold reports whether s contains sub, ASCII case-insensitively,
+// without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i]|0x20 == sub[0]|0x20 && strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }

@@ -52,6 +52,8 @@ type session struct {
 	// lsnShard: the client's next Query or Sync commits a write on this
 	// shard; its position is asked for right behind it (ryw.go).
 	lsnShard string
+	// targetBuf backs one-shard target lists (the hot path).
+	targetBuf []string
 	// cursors maps the open cursors to the shard that declared them.
 	cursors map[string]string
 	// commitTag overrides the tag of the COMMIT being answered.
