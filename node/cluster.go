@@ -150,11 +150,7 @@ func (n *Node) forwardApply(ctx context.Context, leader metadata.NodeInfo, c met
 
 // handleInternalApply applies a command another node forwarded.
 func (n *Node) handleInternalApply(w http.ResponseWriter, r *http.Request) {
-	write := func(code int, ar applyResponse) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(ar)
-	}
+	write := func(code int, ar applyResponse) { writeJSON(w, code, ar) }
 	if !n.tokenOK(r) {
 		write(http.StatusUnauthorized, applyResponse{Error: "missing or wrong admin token"})
 		return
@@ -302,11 +298,7 @@ type joinResponse struct {
 
 // handleInternalJoin adds the asking node as a non-voter (leader only).
 func (n *Node) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
-	write := func(code int, jr joinResponse) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(jr)
-	}
+	write := func(code int, jr joinResponse) { writeJSON(w, code, jr) }
 	if !n.tokenOK(r) {
 		write(http.StatusUnauthorized, joinResponse{Error: "missing or wrong admin token"})
 		return
@@ -337,4 +329,11 @@ func (n *Node) handleInternalJoin(w http.ResponseWriter, r *http.Request) {
 func mustServers(s *metadata.Store) []metadata.ServerInfo {
 	sv, _ := s.Servers()
 	return sv
+}
+
+// writeJSON answers an internal request.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
 }
