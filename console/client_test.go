@@ -124,7 +124,7 @@ func TestPgx(t *testing.T) {
 		"SHOW RANGES":   {"-9223372036854775808|0|s1", "0||s2"},
 		"SHOW TABLES":   {"public|orders|sharded|customer_id", "public|countries|reference|"},
 		"SHOW POOLS":    {"app|app|s1|10.0.0.1:5432|3|1|2", "app|app||10.9.9.9:5432|0|0|0"},
-		"SHOW REPLICAS": {"s1|10.0.0.11|5433|configured"},
+		"SHOW REPLICAS": {"s1|10.0.0.11|5433|configured|NULL"},
 		"SHOW NODES": {"n1|10.0.1.1:6432|10.0.1.1:8080|10.0.1.1:7000|leader|7",
 			"n2|10.0.1.2:6432|10.0.1.2:8080|10.0.1.2:7000|follower|NULL"},
 		"show version;": {"shardproxy 1.2.3"},

@@ -64,7 +64,7 @@ var commands = []command{
 			column{"open", oidInt8}, column{"active", oidInt8}, column{"idle", oidInt8}),
 		rows: poolRows},
 	{name: "replicas", help: "the shards' streaming replicas",
-		cols: textCols("shard", "host", "port", "state"), rows: replicaRows},
+		cols: append(textCols("shard", "host", "port", "state"), column{"lag_bytes", oidInt8}), rows: replicaRows},
 	{name: "nodes", help: "the proxy nodes of the cluster",
 		cols: append(textCols("id", "pg_addr", "http_addr", "raft_addr", "role"), column{"map_version", oidInt8}),
 		rows: nodeRows},
@@ -189,18 +189,35 @@ func poolRows(src Source) [][]value {
 	return rows
 }
 
-// replicaRows reports replicas as configured: their health is not tracked
-// yet, so the state says only that the map names them.
+// ReplicaHealth is implemented by a Source that tracks replica health:
+// the state (up, down, lagging, ...) and lag in bytes of a replica, ok
+// false when it has not been polled yet.
+type ReplicaHealth interface {
+	ReplicaState(addr string) (state string, lagBytes int64, ok bool)
+}
+
+// replicaRows reports the map's replicas with their health when the
+// source tracks it ("configured" and a NULL lag otherwise).
 func replicaRows(src Source) [][]value {
 	m := src.Map()
 	if m == nil {
 		return nil
 	}
+	rh, _ := src.(ReplicaHealth)
 	var rows [][]value
 	for _, s := range m.Shards {
 		for _, r := range s.Replicas {
 			host, port := splitAddr(r)
-			rows = append(rows, []value{text(s.ID), text(host), text(port), text("configured")})
+			state, lag := text("configured"), value{null: true}
+			if rh != nil {
+				if st, l, ok := rh.ReplicaState(r); ok {
+					state = text(st)
+					if l >= 0 {
+						lag = count(int(l))
+					}
+				}
+			}
+			rows = append(rows, []value{text(s.ID), text(host), text(port), state, lag})
 		}
 	}
 	return rows

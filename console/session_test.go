@@ -35,7 +35,7 @@ func TestSimpleQuery(t *testing.T) {
 			"T database:text user:text shard:text addr:text open:int8 active:int8 idle:int8" +
 				"|D app|app|s1|10.0.0.1:5432|3|1|2|D app|app||10.9.9.9:5432|0|0|0|C SHOW"},
 		{"replicas", "SHOW REPLICAS",
-			"T shard:text host:text port:text state:text|D s1|10.0.0.11|5433|configured|C SHOW"},
+			"T shard:text host:text port:text state:text lag_bytes:int8|D s1|10.0.0.11|5433|configured|NULL|C SHOW"},
 		{"nodes sorted by id, unknown map version is NULL", "SHOW NODES",
 			"T id:text pg_addr:text http_addr:text raft_addr:text role:text map_version:int8" +
 				"|D n1|10.0.1.1:6432|10.0.1.1:8080|10.0.1.1:7000|leader|7" +
@@ -46,7 +46,7 @@ func TestSimpleQuery(t *testing.T) {
 		{"quoted name is case-sensitive", `SHOW "VERSION"`,
 			`E ERROR 42601 @6 unrecognized console command "SHOW VERSION"`},
 		{"multiple statements", "SHOW VERSION; SHOW REPLICAS",
-			versionRows + "|T shard:text host:text port:text state:text|D s1|10.0.0.11|5433|configured|C SHOW"},
+			versionRows + "|T shard:text host:text port:text state:text lag_bytes:int8|D s1|10.0.0.11|5433|configured|NULL|C SHOW"},
 		{"error stops the rest", "SHOW VERSION; SELECT 1; SHOW VERSION",
 			versionRows + "|E ERROR 0A000 the admin console only answers SHOW commands"},
 		{"empty", "", "empty"},

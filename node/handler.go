@@ -76,3 +76,16 @@ func (s consoleSource) Nodes() []console.NodeRow {
 	}
 	return out
 }
+
+// ReplicaState gives SHOW REPLICAS the health monitor's view.
+func (s consoleSource) ReplicaState(addr string) (string, int64, bool) {
+	if s.n.monitor == nil || !configHasReplicas(s.n.cfg) {
+		return "", 0, false
+	}
+	for _, b := range s.n.monitor.Backends() {
+		if b.Addr == addr {
+			return string(b.State), b.LagBytes, true
+		}
+	}
+	return "", 0, false
+}
