@@ -222,10 +222,15 @@ func (s *session) releaseServer() {
 	}
 	switch {
 	case sc == nil:
-	case sc.dirty:
+	case sc.dirty || sc.txStatus != 'I' && sc.txStatus != 0 || s.unsynced[sc]:
+		// Never pool a connection inside a transaction, a COPY or a
+		// pipeline without its Sync.
 		sc.pool.discard(sc)
 	default:
 		sc.pool.release(sc)
+	}
+	if sc != nil {
+		delete(s.unsynced, sc)
 	}
 	s.releaseParked(false)
 	s.wrote = nil
@@ -310,6 +315,8 @@ func (s *session) sync(ctx context.Context) error {
 		}
 	}
 	s.batchWrote = false
+	// The server's ReadyForQuery says from here on.
+	defer func() { s.batchInBlock = false }()
 	if s.txStatus != 'T' {
 		clear(s.dportals)
 	}

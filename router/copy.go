@@ -142,6 +142,9 @@ func (s *session) shardedCopy(ctx context.Context, plan *planner.Plan, ci *plann
 	}
 	clientErr, err := s.pumpCopy(ci, targets, byID)
 	if err != nil {
+		// The client is gone mid-COPY: its connections are in COPY mode
+		// and can serve nobody else.
+		s.dropServer()
 		return err
 	}
 	// Every shard ends its COPY; the first error wins.
@@ -505,6 +508,17 @@ func (b *binaryCopyReader) end() error {
 // before an earlier one has finished, and a failing shard ends the COPY
 // with its error.
 func (s *session) shardedCopyOut(ctx context.Context, co *planner.CopyOut, route *planner.Route, shards []string, sql string) error {
+	err := s.copyOutShards(ctx, co, route, shards, sql)
+	var cl *clientLostError
+	if errors.As(err, &cl) {
+		// A shard may still be sending rows: its connection serves
+		// nobody else.
+		s.dropServer()
+	}
+	return err
+}
+
+func (s *session) copyOutShards(ctx context.Context, co *planner.CopyOut, route *planner.Route, shards []string, sql string) error {
 	if s.txStatus == 'E' {
 		return s.refuseQuery(errAborted())
 	}

@@ -113,6 +113,9 @@ func (s *session) runDistributed(ctx context.Context, plan *planner.Plan, lits [
 		s.dropServer()
 		return nil, err
 	}
+	for _, sc := range conns {
+		delete(s.unsynced, sc) // runOnConns ended with a Sync on each
+	}
 	for _, a := range answers {
 		if a.err == nil {
 			continue

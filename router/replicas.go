@@ -88,13 +88,25 @@ func (s *session) useReplica(ctx context.Context, shard, addr string) error {
 // leaveReplica moves off a replica connection before the primary of the
 // same or another shard is used: given back when idle, else parked (a
 // batch is open on it) until the client's Sync.
-func (s *session) leaveReplica() {
+func (s *session) leaveReplica(ctx context.Context) error {
 	if s.server == nil || s.replicaAddr == "" {
-		return
+		return nil
 	}
-	if len(s.queue) == 0 && !s.openBatch && s.txStatus == 'I' {
+	if len(s.queue) > 0 {
+		// Its answers first, in order, before another connection's.
+		if err := s.server.WriteFrame('H', nil); err != nil {
+			return &serverLostError{err: err}
+		}
+		if err := s.roundTrip(ctx); err != nil {
+			return err
+		}
+		if s.skipping {
+			return errSkipped
+		}
+	}
+	if !s.openBatch && s.txStatus == 'I' {
 		s.releaseServer()
-		return
+		return nil
 	}
 	if s.parked == nil {
 		s.parked = map[string]*serverConn{}
@@ -108,6 +120,7 @@ func (s *session) leaveReplica() {
 	s.server = nil
 	s.mu.Unlock()
 	s.endReplica()
+	return nil
 }
 
 // endReplica closes the outstanding-query account of the replica

@@ -71,6 +71,9 @@ type session struct {
 	// upgraded: the open batch was turned into a transaction block of the
 	// proxy's own, committed at the client's Sync (sharded_extended.go).
 	upgraded bool
+	// batchInBlock: the open batch forwarded a BEGIN the server has not
+	// confirmed with a ReadyForQuery yet (cleared at the client's Sync).
+	batchInBlock bool
 
 	// mu guards server and busy against the cancel path.
 	mu     sync.Mutex
@@ -211,6 +214,10 @@ func (s *session) run(ctx context.Context) error {
 // means: a proxy-made error is reported in order and the session goes on;
 // a lost connection or a fatal error ends the session.
 func (s *session) handleBatchError(ctx context.Context, err error) error {
+	if errors.Is(err, errSkipped) {
+		// PostgreSQL skips the message after an earlier error; so do we.
+		return nil
+	}
 	var sl *serverLostError
 	var cl *clientLostError
 	switch {
@@ -404,9 +411,10 @@ const abortQuery = "DO $$BEGIN RAISE EXCEPTION 'shardproxy: transaction aborted 
 // end releases everything when the client has gone.
 func (s *session) end() {
 	if len(s.parked) > 0 {
-		// Other shards' parts of an unfinished transaction: closing
-		// their connections rolls them back.
-		s.releaseParked(s.txStatus != 'I')
+		// Other shards' parts of an unfinished transaction (or of a
+		// pipeline without its Sync): closing their connections rolls
+		// them back.
+		s.releaseParked(s.txStatus != 'I' || s.openBatch || len(s.unsynced) > 0 || s.batchInBlock || s.upgraded)
 	}
 	s.mu.Lock()
 	sc := s.server

@@ -64,7 +64,7 @@ func (s *session) upgradeBatch() {
 
 // inTransaction: statements join a transaction block, the client's or
 // the proxy's own for an upgraded batch.
-func (s *session) inTransaction() bool { return s.txStatus == 'T' || s.upgraded }
+func (s *session) inTransaction() bool { return s.txStatus == 'T' || s.upgraded || s.batchInBlock }
 
 // noteWroteOn records a write on a shard in the current transaction.
 func (s *session) noteWroteOn(id string) {
@@ -153,8 +153,14 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 	case rt.plan.Analysis != nil && len(s.parked) > 0 && isSavepointCommand(rt.plan.Analysis.Command):
 		return true, pgerror.New(pgerror.FeatureNotSupported, "%s is not supported in a transaction that spans shards", rt.plan.Analysis.Command)
 	case rt.shard != "":
-		if rt.plan.Analysis != nil {
-			s.noteBegin(rt.plan.Analysis, stmt.query, false)
+		if a := rt.plan.Analysis; a != nil {
+			s.noteBegin(a, stmt.query, false)
+			switch {
+			case a.Command == "BEGIN" || a.Command == "START TRANSACTION":
+				s.batchInBlock = true
+			case isTxnEnd(a.Command):
+				s.batchInBlock = false
+			}
 		}
 		if err := s.switchInBatch(ctx, rt.shard, rt.plan); err != nil {
 			return true, err
@@ -174,8 +180,10 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 				WithHint("send the COPY as a simple Query message (psql, pgx CopyFrom and psycopg do)")
 		}
 		writes := rt.plan.Analysis == nil || !rt.plan.Analysis.ReadOnly
-		if s.txStatus == 'I' && writes {
-			// Committed with the rest of the batch at Sync, not now.
+		if !s.inTransaction() && (writes || s.openBatch && s.batchWrote) {
+			// Committed with the rest of the batch at Sync, not now (a
+			// read after a write of the batch too: its Syncs to the
+			// shards would commit that write early).
 			s.upgradeBatch()
 		}
 	}
@@ -217,7 +225,7 @@ func (s *session) switchInBatch(ctx context.Context, shard string, plan *planner
 		return s.useShard(ctx, shard)
 	}
 	writes := plan.Analysis == nil || !plan.Analysis.ReadOnly
-	if s.txStatus == 'I' && s.openBatch && (s.batchWrote || writes) {
+	if !s.inTransaction() && s.openBatch && (s.batchWrote || writes) {
 		s.upgradeBatch()
 	}
 	prev := s.server
@@ -249,12 +257,16 @@ func (s *session) runPortal(ctx context.Context, p *distributedPortal) error {
 	if err := s.settlePending(ctx); err != nil {
 		return err
 	}
+	if s.skipping {
+		// An earlier message of the batch failed: PostgreSQL skips this.
+		return errSkipped
+	}
 	if p.ran {
 		return nil
 	}
 	p.ran = true
 	if p.control != "" {
-		commit := (p.control == "COMMIT" || p.control == "END") && s.txStatus == 'T' && !s.distributedFailed
+		commit := (p.control == "COMMIT" || p.control == "END") && s.inTransaction() && s.txStatus != 'E' && !s.distributedFailed
 		if err := s.finishDistributedQuiet(ctx, commit); err != nil {
 			return err
 		}

@@ -40,7 +40,9 @@ func (s *session) shardPool(id string) (*pool, error) {
 // if the session has none there. Answers still owed by the current
 // connection are relayed first, so the client sees them in order.
 func (s *session) useShard(ctx context.Context, id string) error {
-	s.leaveReplica()
+	if err := s.leaveReplica(ctx); err != nil {
+		return err
+	}
 	if id == s.shardID && s.server != nil {
 		return nil
 	}
@@ -76,14 +78,19 @@ func (s *session) useShard(ctx context.Context, id string) error {
 		s.mu.Unlock()
 		return nil
 	}
+	// The session's transaction state, not the new connection's: the
+	// settings replay on it answers 'I'.
+	inTxn, status := s.inTransaction(), s.txStatus
 	if err := s.ensureServer(ctx); err != nil {
 		return err
 	}
-	if s.inTransaction() && s.beginSQL != "" {
+	s.txStatus = status
+	if inTxn && s.beginSQL != "" {
 		var failed error
 		if err := s.internalQuery(ctx, s.beginSQL, expectFailure(&failed)); err != nil {
 			return err
 		}
+		s.txStatus = status
 		if failed != nil {
 			return failed
 		}
@@ -109,8 +116,10 @@ func (s *session) participants() map[string]*serverConn {
 func (s *session) releaseParked(drop bool) {
 	for id, sc := range s.parked {
 		delete(s.parked, id)
+		unsynced := s.unsynced[sc]
+		delete(s.unsynced, sc)
 		switch {
-		case drop || sc.dirty || sc.txStatus != 'I' && sc.txStatus != 0:
+		case drop || sc.dirty || unsynced || sc.txStatus != 'I' && sc.txStatus != 0:
 			// Never pool a connection still inside a transaction.
 			sc.pool.discard(sc)
 		default:

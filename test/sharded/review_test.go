@@ -7,7 +7,6 @@ package sharded_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -113,60 +112,107 @@ func TestReviewBeginInPipelineThenReadOnOtherShard(t *testing.T) {
 	_, _ = conn.Exec(ctx, "ROLLBACK")
 }
 
-// A pipeline whose first statement fails, then a write on every shard:
-// PostgreSQL skips everything after the error. The proxy upgrades the
-// batch, runs the UPDATE on the other shards anyway (the failed shard
-// skips it and its Sync leaves it idle, so nobody sees a failed
-// participant) and commits it at the Sync: a partial write the client
-// was told failed.
+// A pipeline whose first statement fails on s1, then a write on s2 and s3
+// (keys on two shards, not s1). The UPDATE's Bind upgrades the batch
+// (BEGIN written to s1, which is skipping to Sync); at its Execute,
+// runPortal relays s1's error (skipping = true) and runs the UPDATE on s2
+// and s3 anyway, and sends its CommandComplete after the ErrorResponse.
+// At the Sync, s1 is a parked "reader" still skipping to a Sync it never
+// gets: finishDistributedQuiet's execSimple(s1, "COMMIT") is ignored by
+// PostgreSQL and the session waits forever, holding the UPDATE's row
+// locks on s2 and s3.
 func TestReviewFailedPipelineThenMultiShardWrite(t *testing.T) {
 	reviewSkip(t)
 	ctx := testenv.TestCtx(t, time.Minute)
 	const owner = "rv-fail-then-update"
 	reviewClean(t, ctx, owner)
 	defer reviewClean(t, ctx, owner)
-	conn := testenv.Connect(t, ctx, proxyURL)
-	defer conn.Close(ctx)
 	keys := []int64{reviewKey(8_200_000, 0), reviewKey(8_200_000, 1), reviewKey(8_200_000, 2)}
+	conn := testenv.Connect(t, ctx, proxyURL)
 	for _, k := range keys {
 		if _, err := conn.Exec(ctx, "INSERT INTO wallets (id, owner) VALUES ($1, $2)", k, owner); err != nil {
 			t.Fatal(err)
 		}
 	}
-	batch := &pgx.Batch{}
-	batch.Queue("INSERT INTO wallets (id, owner) VALUES ($1, $2)", keys[0], owner) // duplicate key
-	batch.Queue("UPDATE wallets SET version = version + 1 WHERE owner = $1", owner)
-	err := conn.SendBatch(ctx, batch).Close()
-	testenv.RequireCode(t, err, "23505")
+	conn.Close(ctx)
+	pc, fe := rawConn(t, ctx)
+	defer pc.Conn().Close()
+	insert := fmt.Sprintf("INSERT INTO wallets (id, owner) VALUES (%d, 'dup')", keys[0])
+	sendExtended(fe, insert) // duplicate key on s1
+	sendExtended(fe, fmt.Sprintf("UPDATE wallets SET version = version + 1 WHERE id IN (%d, %d)", keys[1], keys[2]))
+	fe.Send(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = pc.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	sawError, ready := false, false
+	for !ready {
+		m, err := fe.Receive()
+		if err != nil {
+			t.Errorf("no ReadyForQuery within 5 s: %v", err)
+			break
+		}
+		switch m := m.(type) {
+		case *pgproto3.ErrorResponse:
+			sawError = true
+		case *pgproto3.ReadyForQuery:
+			ready = true
+		default:
+			if sawError {
+				t.Errorf("%T %+v after the ErrorResponse; PostgreSQL skips to Sync", m, m)
+			}
+		}
+	}
+	if !ready {
+		// Unblock the proxy's session (it waits on s1) so that it lets go
+		// of the UPDATE's row locks on s2 and s3.
+		direct := testenv.Connect(t, ctx, shardURL("s1"))
+		_, _ = direct.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = current_user AND pid <> pg_backend_pid() AND query = $1", insert)
+		direct.Close(ctx)
+		time.Sleep(500 * time.Millisecond)
+	}
 	if n := reviewCount(t, ctx, "owner = '"+owner+"' AND version <> 0"); n != 0 {
 		t.Fatalf("the UPDATE after the failed INSERT of the same pipeline committed on %d rows; want none", n)
 	}
 }
 
 // A pipeline whose first statement fails on one shard, then a statement
-// for another shard: the proxy ends the client's session with a FATAL
-// ("skipped after an earlier error") instead of reporting the error and
-// going on.
+// for another shard: useShard relays the first shard's answers, finds
+// s.skipping and returns errSkipped, which handleBatchError turns into a
+// FATAL: the client's session ends instead of getting the error and
+// ReadyForQuery.
 func TestReviewFailedPipelineThenOtherShard(t *testing.T) {
 	reviewSkip(t)
 	ctx := testenv.TestCtx(t, time.Minute)
 	const owner = "rv-fail-then-switch"
 	reviewClean(t, ctx, owner)
 	defer reviewClean(t, ctx, owner)
-	conn := testenv.Connect(t, ctx, proxyURL)
-	defer conn.Close(ctx)
 	a, b := reviewKey(8_300_000, 0), reviewKey(8_300_000, 1)
+	conn := testenv.Connect(t, ctx, proxyURL)
 	if _, err := conn.Exec(ctx, "INSERT INTO wallets (id, owner) VALUES ($1, $2)", a, owner); err != nil {
 		t.Fatal(err)
 	}
-	batch := &pgx.Batch{}
-	batch.Queue("INSERT INTO wallets (id, owner) VALUES ($1, $2)", a, owner) // duplicate key
-	batch.Queue("SELECT count(*) FROM wallets WHERE id = $1", b)
-	err := conn.SendBatch(ctx, batch).Close()
-	testenv.RequireCode(t, err, "23505")
-	var one int
-	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
-		t.Fatalf("the session did not survive an error in a pipeline: %v", err)
+	conn.Close(ctx)
+	pc, fe := rawConn(t, ctx)
+	defer pc.Conn().Close()
+	sendExtended(fe, fmt.Sprintf("INSERT INTO wallets (id, owner) VALUES (%d, 'dup')", a))
+	sendExtended(fe, fmt.Sprintf("SELECT count(*) FROM wallets WHERE id = %d", b))
+	fe.Send(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = pc.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		m, err := fe.Receive()
+		if err != nil {
+			t.Fatalf("no ReadyForQuery: %v", err)
+		}
+		if e, ok := m.(*pgproto3.ErrorResponse); ok && e.Severity == "FATAL" {
+			t.Fatalf("the session was ended: FATAL %s %s", e.Code, e.Message)
+		}
+		if _, ok := m.(*pgproto3.ReadyForQuery); ok {
+			break
+		}
 	}
 }
 
@@ -225,55 +271,76 @@ func receiveN(t *testing.T, pc *pgconn.PgConn, fe *pgproto3.Frontend, n int) {
 	}
 }
 
-// A client that wrote on two shards in a pipeline and leaves before its
-// Sync: the connection it left on the first shard (parked, inside the
-// proxy's BEGIN, its txStatus still 'I' from its last ReadyForQuery) is
-// given back to the pool by session.end (releaseParked(false)) instead of
-// closed. The next client served by it runs inside that transaction and
-// loses its own autocommit write when it leaves.
+// A client that read on two shards in a pipeline and leaves before its
+// Sync: the connection it left on s1 (parked, its implicit transaction
+// open, its txStatus still 'I' from its last ReadyForQuery) is given back
+// to the pool by session.end (releaseParked(false)) instead of closed.
+// It stays in that transaction, holding the gone client's locks (DDL on
+// the table waits), until some later client's message ends it.
 func TestReviewDisconnectWithUnsyncedPipelineOnTwoShards(t *testing.T) {
 	reviewSkip(t)
 	ctx := testenv.TestCtx(t, time.Minute)
-	const owner = "rv-unsynced-leave"
-	reviewClean(t, ctx, owner)
-	defer reviewClean(t, ctx, owner)
 	a, b := reviewKey(8_500_000, 0), reviewKey(8_500_000, 1)
-	c := reviewKey(a+1, 0)
 	pc, fe := rawConn(t, ctx)
-	sendExtended(fe, fmt.Sprintf("INSERT INTO wallets (id, owner) VALUES (%d, '%s')", a, owner))
-	sendExtended(fe, fmt.Sprintf("INSERT INTO wallets (id, owner) VALUES (%d, '%s')", b, owner))
+	sendExtended(fe, fmt.Sprintf("SELECT count(*) FROM wallets WHERE id = %d", a))
+	sendExtended(fe, fmt.Sprintf("SELECT count(*) FROM wallets WHERE id = %d", b))
 	fe.Send(&pgproto3.Flush{})
 	if err := fe.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	// ParseComplete, BindComplete, CommandComplete for each.
-	receiveN(t, pc, fe, 6)
+	// ParseComplete, BindComplete, DataRow, CommandComplete for each.
+	receiveN(t, pc, fe, 8)
 	_ = pc.Conn().Close() // gone without Sync
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
 
-	// Is any server connection of s1 idle in a transaction now?
-	super := testenv.Connect(t, ctx, shardURL("s1"))
-	defer super.Close(ctx)
-	var idleInTx int
-	if err := super.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()").Scan(&idleInTx); err != nil {
+	// Nothing of the gone client may hold a lock on s1 now.
+	direct := testenv.Connect(t, ctx, shardURL("s1"))
+	defer direct.Close(ctx)
+	tx, err := direct.Begin(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if idleInTx > 0 {
-		t.Errorf("%d server connection(s) of s1 idle in a transaction after the client left", idleInTx)
-	}
-	// The next client: an autocommit INSERT on s1 must stay.
-	next := testenv.Connect(t, ctx, proxyURL)
-	if _, err := next.Exec(ctx, fmt.Sprintf("INSERT INTO wallets (id, owner) VALUES (%d, '%s')", c, owner)); err != nil {
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '2s'"); err != nil {
 		t.Fatal(err)
 	}
-	st := next.PgConn().TxStatus()
-	next.Close(ctx)
-	time.Sleep(300 * time.Millisecond)
-	if n := reviewCount(t, ctx, fmt.Sprintf("id = %d", c)); n != 1 {
-		t.Errorf("the next client's autocommit INSERT is lost (status after it %q)", st)
+	if _, err := tx.Exec(ctx, "LOCK TABLE wallets IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Errorf("a pooled server connection still holds the gone client's lock on wallets: %v", err)
 	}
-	if n := reviewCount(t, ctx, fmt.Sprintf("id IN (%d, %d)", a, b)); n != 0 {
-		t.Errorf("%d rows of the unsynced pipeline are committed", n)
+}
+
+// A client with a session setting the joining shard's connection lacks:
+// ensureServer applies it with an internal query whose ReadyForQuery
+// ('I') overwrites s.txStatus (relay.go: swallowed 'Q' entries set it), so
+// useShard sees no transaction and does not replay BEGIN on the new
+// shard. The statement there autocommits; ROLLBACK does not undo it.
+func TestReviewSettingsReplayDropsTransactionOnJoiningShard(t *testing.T) {
+	reviewSkip(t)
+	ctx := testenv.TestCtx(t, time.Minute)
+	const owner = "rv-settings-join"
+	reviewClean(t, ctx, owner)
+	defer reviewClean(t, ctx, owner)
+	conn := testenv.Connect(t, ctx, proxyURL)
+	defer conn.Close(ctx)
+	a, b := reviewKey(8_700_000, 0), reviewKey(8_700_000, 1)
+	for _, q := range []string{
+		"SET statement_timeout = '61234ms'", // a value no pooled connection has
+		"BEGIN",
+		fmt.Sprintf("INSERT INTO wallets (id, owner) VALUES (%d, '%s')", a, owner),
+		fmt.Sprintf("INSERT INTO wallets (id, owner) VALUES (%d, '%s')", b, owner),
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if st := conn.PgConn().TxStatus(); st != 'T' {
+		t.Errorf("inside BEGIN after a write on a second shard the status is %q", st)
+	}
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if n := reviewCount(t, ctx, "owner = '"+owner+"'"); n != 0 {
+		t.Fatalf("%d rows of a rolled-back transaction are committed", n)
 	}
 }
 
@@ -333,4 +400,62 @@ func TestReviewDisconnectMidCopy(t *testing.T) {
 	}
 }
 
-var _ = strings.Contains
+
+// A pipeline that reads on s1, then s2 (s1's connection X is parked and
+// put in s.unsynced), then runs a scatter read: runDistributed syncs every
+// connection and releaseServer gives X back to the pool, but X stays in
+// s.unsynced. At the client's Sync, syncParked writes a Sync to X and
+// reads from it, while X already serves another client.
+func TestReviewUnsyncedConnectionSyncedAfterPooling(t *testing.T) {
+	reviewSkip(t)
+	ctx := testenv.TestCtx(t, time.Minute)
+	a, b := reviewKey(8_800_000, 0), reviewKey(8_800_000, 1)
+	pc, fe := rawConn(t, ctx)
+	defer pc.Conn().Close()
+	sendExtended(fe, fmt.Sprintf("SELECT count(*) FROM wallets WHERE id = %d", a))
+	sendExtended(fe, fmt.Sprintf("SELECT count(*) FROM wallets WHERE id = %d", b))
+	sendExtended(fe, "SELECT count(*) FROM wallets")
+	fe.Send(&pgproto3.Flush{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	receiveN(t, pc, fe, 12)
+
+	// Another client takes X (the most recently pooled connection of s1).
+	other := testenv.Connect(t, ctx, proxyURL)
+	defer other.Close(ctx)
+	type answer struct {
+		n   int64
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		var x answer
+		x.err = other.QueryRow(ctx, fmt.Sprintf("SELECT 42 + count(*) * 0 FROM (SELECT pg_sleep(1.5)) s, wallets WHERE id = %d", a), pgx.QueryExecModeSimpleProtocol).Scan(&x.n)
+		done <- x
+	}()
+	time.Sleep(500 * time.Millisecond)
+	fe.Send(&pgproto3.Sync{})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	_ = pc.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		m, err := fe.Receive()
+		if err != nil {
+			t.Errorf("first client: no ReadyForQuery: %v", err)
+			break
+		}
+		if _, ok := m.(*pgproto3.ReadyForQuery); ok {
+			break
+		}
+	}
+	select {
+	case x := <-done:
+		if x.err != nil || x.n != 42 {
+			t.Errorf("the other client got %d, %v; want 42", x.n, x.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("the other client got no answer")
+	}
+}
