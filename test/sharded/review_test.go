@@ -400,7 +400,6 @@ func TestReviewDisconnectMidCopy(t *testing.T) {
 	}
 }
 
-
 // A pipeline that reads on s1, then s2 (s1's connection X is parked and
 // put in s.unsynced), then runs a scatter read: runDistributed syncs every
 // connection and releaseServer gives X back to the pool, but X stays in
