@@ -430,6 +430,9 @@ func (c *Config) validateRaft(bad func(key, format string, args ...any)) {
 	if len(r.Join) > 0 && c.AdminToken == "" {
 		bad("raft.join", "needs admin_token (the join request carries it)")
 	}
+	if len(peers) > 1 && c.AdminToken == "" {
+		bad("admin_token", "is required with several raft.peers: nodes forward writes to the leader with it")
+	}
 	if len(peers) == 2 {
 		bad("raft.peers", "two voters cannot survive the loss of either; use 1 or 3 or more")
 	}

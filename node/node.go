@@ -54,6 +54,11 @@ type Node struct {
 	stopHealth context.CancelFunc
 	healthDone chan struct{}
 
+	// lifetime ends when Shutdown starts (waits for the first map end).
+	lifetime    context.Context
+	endLifetime context.CancelFunc
+	closing     bool // under readyMu
+
 	serveErr chan error
 	once     sync.Once
 	ready    bool
@@ -108,11 +113,13 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	for _, t := range cfg.Tables {
 		m.Tables = append(m.Tables, metadata.Table{Schema: t.Schema, Name: t.Name, Key: t.Key, Reference: t.Reference})
 	}
+	lifetime, endLifetime := context.WithCancel(context.Background())
 	ver := opts.Version
 	if ver == "" {
 		ver = "dev"
 	}
 	n := &Node{cfg: cfg, log: log, seed: m, serveErr: make(chan error, 2), version: ver,
+		lifetime: lifetime, endLifetime: endLifetime,
 		httpClient: &http.Client{Timeout: 30 * time.Second}, mapReady: make(chan struct{})}
 	coordinator, err := twopc.NewCoordinator(twopc.Config{NodeID: cfg.NodeID, Log: raftDecisions{n}, Logger: log,
 		Hooks: opts.TwoPhaseHooks, ForeignAfter: foreignAfter})
@@ -182,7 +189,9 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	}
 	rec, err := twopc.NewRecoverer(twopc.RecovererConfig{
 		Coordinator: coordinator,
-		Shards:      recoveryShards(cfg, rt.Map),
+		// The committed map (current after recoverOnce's barrier), not
+		// the router's, which may not have caught up yet.
+		Shards: recoveryShards(cfg, n.committedMap),
 		Logger:      log,
 	})
 	if err != nil {
@@ -244,6 +253,7 @@ func (n *Node) Start() error {
 		n.stopHealth, n.healthDone = cancel, make(chan struct{})
 		go func() {
 			defer close(n.healthDone)
+			go n.promotionLoop(hctx)
 			_ = n.monitor.Run(hctx)
 		}()
 	}
@@ -274,19 +284,16 @@ func (n *Node) Start() error {
 // followMap switches the router to every new map version, and starts
 // serving clients at the first.
 func (n *Node) followMap(updates <-chan *metadata.Map, ln net.Listener) {
-	first := true
-	if m := n.store.Map(); m != nil {
+	// Serve only once this node has caught up with the log it holds (and
+	// heard from a leader): a snapshot's map may be older than entries
+	// already in the local log, such as a change of primary.
+	if m, err := n.store.WaitForMap(n.lifetime); err == nil {
 		n.router.SetMap(m)
 		n.startServing(ln)
-		first = false
 	}
 	for m := range updates {
 		n.log.Debug("new shard map", "version", m.Version, "shards", fmt.Sprint(m.Shards))
 		n.router.SetMap(m)
-		if first {
-			n.startServing(ln)
-			first = false
-		}
 	}
 }
 
@@ -294,7 +301,7 @@ func (n *Node) startServing(ln net.Listener) {
 	// A leader that just started (after a crash, most likely) settles the
 	// transactions it left in doubt before it takes new ones: their locks
 	// would block them, and prepared slots are few.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(n.lifetime, 10*time.Second)
 	n.recoverOnce(ctx)
 	// Ready means reachable: other nodes find this one (status, cancel
 	// forwarding) through the directory.
@@ -305,14 +312,17 @@ func (n *Node) startServing(ln net.Listener) {
 		}
 	}
 	cancel()
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	if n.closing {
+		return // Shutdown came first: serve nothing
+	}
 	go func() {
-		if err := n.wire.Serve(ln); err != nil {
+		if err := n.wire.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			n.serveErr <- err
 		}
 	}()
-	n.readyMu.Lock()
 	n.ready = true
-	n.readyMu.Unlock()
 	close(n.mapReady)
 }
 
@@ -434,6 +444,17 @@ func (n *Node) raftAddr() string {
 	return n.cfg.NodeID
 }
 
+// committedMap is the map as the Raft log has it (the router's may lag
+// behind while it catches up).
+func (n *Node) committedMap() *metadata.Map {
+	if n.store != nil {
+		if m := n.store.Map(); m != nil {
+			return m
+		}
+	}
+	return n.router.Map()
+}
+
 // peers lists the cluster's nodes for cancel forwarding.
 func (n *Node) peers() []metadata.NodeInfo {
 	if n.store == nil {
@@ -481,7 +502,15 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.once.Do(func() {
 		n.readyMu.Lock()
 		n.ready = false
+		n.closing = true
 		n.readyMu.Unlock()
+		if n.endLifetime != nil {
+			n.endLifetime()
+		}
+		if n.ln != nil {
+			// Before the first map nothing serves it; close it here.
+			_ = n.ln.Close()
+		}
 		err = n.wire.Shutdown(ctx)
 		if n.stopRecovery != nil {
 			n.stopRecovery()

@@ -7,6 +7,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -93,4 +94,53 @@ func configHasReplicas(cfg *config.Config) bool {
 		}
 	}
 	return false
+}
+
+// promotionLoop runs reconcilePromotions every health round.
+func (n *Node) promotionLoop(ctx context.Context) {
+	t := time.NewTicker(n.cfg.Routing.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.reconcilePromotions(ctx)
+		}
+	}
+}
+
+// reconcilePromotions is the slow path behind onPromoted: the monitor
+// reports a promotion once, and a node that was not leading then (just
+// started, or elected after the primary's machine died with the old
+// leader) must still act on it. The leader looks at the monitor's states
+// every recovery round.
+func (n *Node) reconcilePromotions(ctx context.Context) {
+	if n.store == nil || !n.store.IsLeader() || !configHasReplicas(n.cfg) {
+		return
+	}
+	m := n.store.Map()
+	if m == nil {
+		return
+	}
+	backends := n.monitor.Backends()
+	for _, b := range backends {
+		if b.Role != health.RoleReplica || b.State != health.StatePromoted {
+			continue
+		}
+		sh, ok := m.Shard(b.Shard)
+		if !ok || !slices.Contains(sh.Replicas, b.Addr) {
+			continue
+		}
+		var primary *health.BackendStatus
+		for i := range backends {
+			if backends[i].Addr == sh.Primary {
+				primary = &backends[i]
+			}
+		}
+		if primary != nil && primary.State != health.StateDown && primary.Timeline >= b.Timeline {
+			continue // the primary is alive on the same or a newer timeline
+		}
+		n.onPromoted(b.Shard, b.Addr, b.Timeline)
+	}
 }
