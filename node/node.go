@@ -192,7 +192,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		// The committed map (current after recoverOnce's barrier), not
 		// the router's, which may not have caught up yet.
 		Shards: recoveryShards(cfg, n.committedMap),
-		Logger:      log,
+		Logger: log,
 	})
 	if err != nil {
 		return nil, err
