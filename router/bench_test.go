@@ -1,0 +1,260 @@
+package router
+
+// Benchmarks of the proxy's hot path: one client session through
+// Router.Serve, over loopback TCP, to a fake PostgreSQL server
+// (fakebackend_test.go), in transaction pooling. Each iteration is one
+// round trip that waits for ReadyForQuery.
+//
+//	go test ./router -run '^$' -bench RoundTrip -benchmem
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/shardproxy/shardproxy/metadata"
+	"github.com/shardproxy/shardproxy/wire"
+)
+
+const benchQuery = "SELECT 1"
+
+// benchSession is a client logged into a Router that serves it.
+type benchSession struct {
+	nc     net.Conn
+	r      *bufio.Reader
+	header [5]byte
+	body   []byte
+}
+
+// newBenchSession starts a fake backend, a router with one shard on it and
+// a client session; the session has logged in (the startup answer up to
+// ReadyForQuery has been read). Everything ends when tb does.
+func newBenchSession(tb testing.TB) *benchSession {
+	tb.Helper()
+	fb := startFakeBackend(tb)
+	m, err := metadata.NewMap(1, []metadata.Shard{{ID: "s0", Primary: fb.Addr()}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rt, err := New(Config{
+		Mode:              PoolTransaction,
+		PoolSize:          4,
+		PreparedPerServer: 100,
+		ConnectTimeout:    5 * time.Second,
+		Backend:           func(string) (Credentials, bool) { return Credentials{User: "bench"}, true },
+		Map:               m,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- nc
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	server, ok := <-accepted
+	if !ok {
+		_ = client.Close()
+		tb.Fatal("accepting the client connection failed")
+	}
+	for _, nc := range []net.Conn{client, server} {
+		_ = nc.(*net.TCPConn).SetNoDelay(true)
+	}
+
+	wc := wire.NewConnForTest(server, "bench", "bench")
+	done := make(chan error, 1)
+	go func() { done <- rt.Serve(context.Background(), wc) }()
+
+	s := &benchSession{nc: client, r: bufio.NewReaderSize(client, 16<<10)}
+	tb.Cleanup(func() {
+		_, _ = client.Write([]byte{'X', 0, 0, 0, 4})
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Errorf("Serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			tb.Error("Serve did not return after Terminate")
+		}
+		_ = client.Close()
+		_ = server.Close()
+		rt.Close()
+	})
+	_ = client.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.await(); err != nil {
+		tb.Fatalf("login: %v", err)
+	}
+	_ = client.SetDeadline(time.Time{})
+	return s
+}
+
+// await reads the answer up to ReadyForQuery and returns the number of
+// DataRows in it, or the first error the server reported.
+func (s *benchSession) await() (rows int, err error) {
+	for {
+		if _, err := io.ReadFull(s.r, s.header[:]); err != nil {
+			return rows, err
+		}
+		n := int(binary.BigEndian.Uint32(s.header[1:])) - 4
+		if cap(s.body) < n {
+			s.body = make([]byte, n)
+		}
+		body := s.body[:n]
+		if _, err := io.ReadFull(s.r, body); err != nil {
+			return rows, err
+		}
+		switch s.header[0] {
+		case 'D':
+			rows++
+		case 'E':
+			var e pgproto3.ErrorResponse
+			if derr := e.Decode(body); derr != nil {
+				err = derr
+			} else if err == nil {
+				err = errors.New(e.Severity + " " + e.Code + ": " + e.Message)
+			}
+		case 'Z':
+			return rows, err
+		}
+	}
+}
+
+// roundTrip sends req and waits for ReadyForQuery; the answer must hold
+// one row and no error.
+func (s *benchSession) roundTrip(tb testing.TB, req []byte) {
+	if _, err := s.nc.Write(req); err != nil {
+		tb.Fatal(err)
+	}
+	rows, err := s.await()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if rows != 1 {
+		tb.Fatalf("got %d rows, want 1", rows)
+	}
+}
+
+func encodeMessages(tb testing.TB, msgs ...pgproto3.FrontendMessage) []byte {
+	tb.Helper()
+	var buf []byte
+	for _, m := range msgs {
+		var err error
+		if buf, err = m.Encode(buf); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return buf
+}
+
+// benchScenario is a round trip repeated per iteration, after an optional
+// setup batch (which must answer with ReadyForQuery and no rows).
+type benchScenario struct {
+	name  string
+	setup func(tb testing.TB) []byte
+	each  func(tb testing.TB) []byte
+}
+
+var benchScenarios = []benchScenario{
+	{
+		name: "Simple",
+		each: func(tb testing.TB) []byte { return encodeMessages(tb, &pgproto3.Query{String: benchQuery}) },
+	},
+	{
+		// Parse of the unnamed statement every time, as with
+		// pgbench -M extended (libpq also sends a Describe of the portal).
+		name: "Extended",
+		each: func(tb testing.TB) []byte {
+			return encodeMessages(tb,
+				&pgproto3.Parse{Query: benchQuery},
+				&pgproto3.Bind{},
+				&pgproto3.Execute{},
+				&pgproto3.Sync{})
+		},
+	},
+	{
+		// A named statement parsed once, then bound and executed.
+		name: "Prepared",
+		setup: func(tb testing.TB) []byte {
+			return encodeMessages(tb, &pgproto3.Parse{Name: "bench_stmt", Query: benchQuery}, &pgproto3.Sync{})
+		},
+		each: func(tb testing.TB) []byte {
+			return encodeMessages(tb,
+				&pgproto3.Bind{PreparedStatement: "bench_stmt"},
+				&pgproto3.Execute{},
+				&pgproto3.Sync{})
+		},
+	},
+}
+
+// start opens a session and runs the scenario's setup; it returns the
+// session and the per-iteration request.
+func (sc benchScenario) start(tb testing.TB) (*benchSession, []byte) {
+	tb.Helper()
+	s := newBenchSession(tb)
+	if sc.setup != nil {
+		if _, err := s.nc.Write(sc.setup(tb)); err != nil {
+			tb.Fatal(err)
+		}
+		if rows, err := s.await(); err != nil || rows != 0 {
+			tb.Fatalf("setup: %d rows, err %v", rows, err)
+		}
+	}
+	return s, sc.each(tb)
+}
+
+func benchmarkRoundTrip(b *testing.B, name string) {
+	for _, sc := range benchScenarios {
+		if sc.name != name {
+			continue
+		}
+		s, req := sc.start(b)
+		// The first round trip prepares the server statement and warms
+		// the plan cache; it is not part of the measured steady state.
+		s.roundTrip(b, req)
+		b.ReportAllocs()
+		for b.Loop() {
+			s.roundTrip(b, req)
+		}
+		return
+	}
+	b.Fatalf("no scenario %q", name)
+}
+
+func BenchmarkRoundTripSimple(b *testing.B)   { benchmarkRoundTrip(b, "Simple") }
+func BenchmarkRoundTripExtended(b *testing.B) { benchmarkRoundTrip(b, "Extended") }
+func BenchmarkRoundTripPrepared(b *testing.B) { benchmarkRoundTrip(b, "Prepared") }
+
+// TestRoundTripHarness runs each benchmark's round trip a few times, so
+// the fake backend and the benchmarks keep working without -bench.
+func TestRoundTripHarness(t *testing.T) {
+	for _, sc := range benchScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			s, req := sc.start(t)
+			_ = s.nc.SetDeadline(time.Now().Add(10 * time.Second))
+			for range 5 {
+				s.roundTrip(t, req)
+			}
+		})
+	}
+}
