@@ -8,7 +8,7 @@
 // over one connection per backend that it keeps and replaces after a
 // failure. The probe is the same on every backend, because roles change
 // under it: pg_is_in_recovery(), then pg_last_wal_replay_lsn() in recovery
-// or pg_current_wal_lsn() out of it, and the timeline (see probe in
+// or pg_current_wal_insert_lsn() out of it, and the timeline (see probe in
 // poll.go for why each function). Lag is the shard primary's last current
 // position minus the replica's replay position.
 //

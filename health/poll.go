@@ -19,8 +19,12 @@ import (
 //     flattened (OFFSET 0), so a promotion between two calls cannot mix a
 //     standby's answer in one column with a primary's in another.
 //   - Position is pg_last_wal_replay_lsn() in recovery (what reads see),
-//     else pg_current_wal_lsn(). The functions cost microseconds; the
-//     pg_stat_replication view costs more to plan than this whole query.
+//     else pg_current_wal_insert_lsn(): with synchronous_commit off (or
+//     WAL still in wal_buffers) the write position trails what has been
+//     committed, which would hide a replica's lag and make read-your-writes
+//     positions (the router asks the insert position) look unreachable.
+//     The functions cost microseconds; the pg_stat_replication view costs
+//     more to plan than this whole query.
 //   - Timeline out of recovery comes from the WAL file name of the current
 //     position (its first 8 hex digits): exact as soon as recovery ends.
 //     pg_control_checkpoint().timeline_id changes only when the checkpoint
@@ -33,7 +37,7 @@ import (
 //   - pg_last_wal_replay_lsn() is NULL before a standby has replayed
 //     anything; the coalesce keeps the Querier contract (no NULLs).
 const probe = `SELECT r,
-  CASE WHEN r THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END::text,
+  CASE WHEN r THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_insert_lsn() END::text,
   CASE WHEN r THEN (SELECT timeline_id FROM pg_control_checkpoint())::bigint
        ELSE ('x' || left(pg_walfile_name(pg_current_wal_lsn()), 8))::bit(32)::bigint END
 FROM (SELECT pg_is_in_recovery() AS r OFFSET 0) AS s`

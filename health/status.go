@@ -58,7 +58,7 @@ type BackendStatus struct {
 	// ReplayLSN is a replica's last pg_last_wal_replay_lsn(); 0 for a
 	// primary and a promoted replica.
 	ReplayLSN LSN
-	// CurrentLSN is a primary's last pg_current_wal_lsn() (kept while it
+	// CurrentLSN is a primary's last pg_current_wal_insert_lsn() (kept while it
 	// is down), a promoted replica's own, and for a replica in recovery its
 	// primary's (what its lag is measured against); 0 when never seen.
 	CurrentLSN LSN

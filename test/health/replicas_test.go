@@ -117,7 +117,7 @@ func TestReplicaLifecycle(t *testing.T) {
 		// About 1 MB of WAL, far over the bound.
 		exec(ctx, t, app, "CREATE TABLE health_filler (id int, pad text)")
 		exec(ctx, t, app, "INSERT INTO health_filler SELECT g, repeat('x', 1000) FROM generate_series(1, 1000) g")
-		written = parseLSN(t, query(ctx, t, app, "SELECT pg_current_wal_lsn()::text"))
+		written = parseLSN(t, query(ctx, t, app, "SELECT pg_current_wal_insert_lsn()::text"))
 		m.PollNow(ctx)
 		st := replicaStatus()
 		if st.State != health.StateLagging || st.LagBytes <= maxLag || pick(0) {
