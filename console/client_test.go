@@ -216,7 +216,7 @@ func requireCode(t *testing.T, err error, code string) {
 // lines, several statements in one -c, and an error with its hint.
 func TestPsql(t *testing.T) {
 	if _, err := exec.LookPath("psql"); err != nil {
-		t.Skip("psql is not installed")
+		t.Fatalf("psql is required (make test installs postgresql-client-15): %v", err)
 	}
 	addr := serve(t, fixture())
 	url := consoleURL(addr, "admin")
