@@ -317,37 +317,42 @@ func (s *state) removeNode(c Command) (*state, error) {
 // decideCommit records a commit decision. Recording one twice is the
 // coordinator retrying after an unclear answer, not a conflict.
 func (s *state) decideCommit(c Command) (*state, error) {
-	if c.GID == "" {
-		return s, rejectf("decide-commit without a gid")
-	}
-	if _, aborted := slices.BinarySearch(s.Aborts, c.GID); aborted {
-		return s, rejectf("transaction %s was already decided to roll back", c.GID)
-	}
-	i, found := slices.BinarySearch(s.Decisions, c.GID)
-	if found {
-		return s, nil
+	list, err := addDecision(s.Decisions, s.Aborts, c, "decide-commit", "roll back")
+	if err != nil || list == nil {
+		return s, err
 	}
 	next := *s
-	next.Decisions = slices.Insert(slices.Clone(s.Decisions), i, c.GID)
+	next.Decisions = list
 	return &next, nil
 }
 
 // decideAbort records a rollback decision, refused when a commit decision
 // came first (the transaction must then be committed).
 func (s *state) decideAbort(c Command) (*state, error) {
-	if c.GID == "" {
-		return s, rejectf("decide-abort without a gid")
-	}
-	if _, committed := slices.BinarySearch(s.Decisions, c.GID); committed {
-		return s, rejectf("transaction %s was already decided to commit", c.GID)
-	}
-	i, found := slices.BinarySearch(s.Aborts, c.GID)
-	if found {
-		return s, nil
+	list, err := addDecision(s.Aborts, s.Decisions, c, "decide-abort", "commit")
+	if err != nil || list == nil {
+		return s, err
 	}
 	next := *s
-	next.Aborts = slices.Insert(slices.Clone(s.Aborts), i, c.GID)
+	next.Aborts = list
 	return &next, nil
+}
+
+// addDecision returns list with c.GID added (nil when it is there
+// already), unless the opposite decision, in other, came first: the first
+// decision in the log wins.
+func addDecision(list, other []string, c Command, what, otherWay string) ([]string, error) {
+	if c.GID == "" {
+		return nil, rejectf("%s without a gid", what)
+	}
+	if _, decided := slices.BinarySearch(other, c.GID); decided {
+		return nil, rejectf("transaction %s was already decided to %s", c.GID, otherWay)
+	}
+	i, found := slices.BinarySearch(list, c.GID)
+	if found {
+		return nil, nil
+	}
+	return slices.Insert(slices.Clone(list), i, c.GID), nil
 }
 
 // decisionDone forgets a commit decision (not an abort: see state.Aborts).

@@ -220,17 +220,8 @@ func (s *session) releaseServer() {
 			s.pool = p
 		}
 	}
-	switch {
-	case sc == nil:
-	case sc.dirty || sc.txStatus != 'I' && sc.txStatus != 0 || s.unsynced[sc]:
-		// Never pool a connection inside a transaction, a COPY or a
-		// pipeline without its Sync.
-		sc.pool.discard(sc)
-	default:
-		sc.pool.release(sc)
-	}
 	if sc != nil {
-		delete(s.unsynced, sc)
+		s.giveBack(sc, false)
 	}
 	s.releaseParked(false)
 	s.wrote = nil

@@ -21,14 +21,21 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return err
 	}
 	sql := string(trimNul(body))
+	s.passAnalysis = nil
 	if s.sharded() {
 		if handled, err := s.shardedSimpleQuery(ctx, sql); handled || err != nil {
 			return err
 		}
 	}
 	plan := struct{ planner.Statement }{planner.Analyze(sql)}
-	if s.mode == PoolTransaction && !plan.Opaque && s.callsUserFunction(sql) {
-		plan.Opaque = true
+	if s.mode == PoolTransaction && !plan.Opaque {
+		// The routing plan says already when there was one; else a
+		// cached analysis of its own.
+		if a := s.passAnalysis; a != nil {
+			plan.Opaque = a.CallsUserFunction
+		} else {
+			plan.Opaque = s.callsUserFunction(sql)
+		}
 	}
 	e := expect{kind: 'Q'}
 	if s.mode == PoolTransaction {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,36 +22,38 @@ import (
 
 // catalogs caches one catalog snapshot per database.
 type catalogs struct {
-	mu   sync.Mutex
-	byDB map[string]*catalogEntry
+	byDB sync.Map // database -> *catalogEntry
 }
 
 type catalogEntry struct {
-	mu    sync.Mutex // one load at a time per database
-	snap  *catalog.Snapshot
-	epoch uint64 // schema epoch the snapshot was loaded in
+	mu      sync.Mutex // one load at a time per database
+	current atomic.Pointer[loadedCatalog]
 }
 
-// snapshot returns the database's catalog as of the current schema epoch,
-// loading it with the client's backend credentials when it is missing or
-// older than the last DDL seen.
-func (r *Router) catalogSnapshot(ctx context.Context, database string, cred Credentials) (*catalog.Snapshot, error) {
-	r.catalogs.mu.Lock()
-	if r.catalogs.byDB == nil {
-		r.catalogs.byDB = map[string]*catalogEntry{}
-	}
-	e, ok := r.catalogs.byDB[database]
-	if !ok {
-		e = &catalogEntry{}
-		r.catalogs.byDB[database] = e
-	}
-	r.catalogs.mu.Unlock()
+// loadedCatalog is a snapshot and the schema epoch it was loaded in.
+type loadedCatalog struct {
+	snap  *catalog.Snapshot
+	epoch uint64
+}
 
+// catalogSnapshot returns the database's catalog as of the current schema
+// epoch, loading it with the client's backend credentials when it is
+// missing or older than the last DDL seen. The common case, nothing
+// changed, takes no lock: it runs for every statement planned.
+func (r *Router) catalogSnapshot(ctx context.Context, database string, cred Credentials) (*catalog.Snapshot, error) {
+	v, ok := r.catalogs.byDB.Load(database)
+	if !ok {
+		v, _ = r.catalogs.byDB.LoadOrStore(database, &catalogEntry{})
+	}
+	e := v.(*catalogEntry)
 	epoch := r.schemaEpoch.Load()
+	if c := e.current.Load(); c != nil && c.epoch >= epoch {
+		return c.snap, nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.snap != nil && e.epoch >= epoch {
-		return e.snap, nil
+	if c := e.current.Load(); c != nil && c.epoch >= epoch {
+		return c.snap, nil // loaded meanwhile by another session
 	}
 	m := r.Map()
 	// The primary first; a replica serves as well (the catalog is read
@@ -60,16 +63,16 @@ func (r *Router) catalogSnapshot(ctx context.Context, database string, cred Cred
 	for _, addr := range addrs {
 		snap, err := loadCatalog(ctx, addr, database, cred, r.cfg.ConnectTimeout, epoch)
 		if err == nil {
-			e.snap, e.epoch = snap, epoch
+			e.current.Store(&loadedCatalog{snap: snap, epoch: epoch})
 			return snap, nil
 		}
 		lastErr = err
 	}
-	if e.snap != nil {
+	if c := e.current.Load(); c != nil {
 		// Better a catalog from before the last DDL than no plan at all;
 		// the next statement tries again.
 		r.log.Warn("reading the catalog failed; planning with the previous one", "db", database, "err", lastErr)
-		return e.snap, nil
+		return c.snap, nil
 	}
 	return nil, fmt.Errorf("reading the catalog of %s: %w", m.Shards[0].ID, lastErr)
 }

@@ -60,6 +60,9 @@ type session struct {
 	commitTag string
 	// view is the schema the last statement was planned with.
 	view *schemaView
+	// passAnalysis is the routing plan's analysis of the simple query
+	// now going down the pass-through path (nil when none was planned).
+	passAnalysis *planner.Analysis
 	// lits holds the last planned statement's literals (reused).
 	lits []planner.Literal
 	// dportals are the portals the proxy answers itself (multi-shard).

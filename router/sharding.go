@@ -256,7 +256,7 @@ func explainRows(plan *planner.Plan) *distributedResult {
 // shardedSimpleQuery routes a simple-protocol query; handled is false
 // when it goes through the pass-through path (on the shard now current).
 func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled bool, err error) {
-	s.lsnShard = ""
+	s.lsnShard, s.passAnalysis = "", nil
 	if handled, err := s.lsnCommand(ctx, sql); handled {
 		return true, err
 	}
@@ -296,6 +296,7 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 		}
 		s.noteWrite(rt)
 		s.lsnShard = s.commitsWriteOn(rt)
+		s.passAnalysis = rt.plan.Analysis
 		return false, nil
 	}
 	if ci, ok := leafOf(rt.plan.Root).(*planner.CopyIn); ok {

@@ -116,16 +116,21 @@ func (s *session) participants() map[string]*serverConn {
 func (s *session) releaseParked(drop bool) {
 	for id, sc := range s.parked {
 		delete(s.parked, id)
-		unsynced := s.unsynced[sc]
-		delete(s.unsynced, sc)
-		switch {
-		case drop || sc.dirty || unsynced || sc.txStatus != 'I' && sc.txStatus != 0:
-			// Never pool a connection still inside a transaction.
-			sc.pool.discard(sc)
-		default:
-			sc.pool.release(sc)
-		}
+		s.giveBack(sc, drop)
 	}
+}
+
+// giveBack returns a connection the session is done with to its pool, or
+// closes it: never pool one inside a transaction, a COPY or a pipeline
+// without its Sync, or holding state no other client may inherit.
+func (s *session) giveBack(sc *serverConn, drop bool) {
+	unsynced := s.unsynced[sc]
+	delete(s.unsynced, sc)
+	if drop || unsynced || sc.dirty || sc.txStatus != 'I' && sc.txStatus != 0 {
+		sc.pool.discard(sc)
+		return
+	}
+	sc.pool.release(sc)
 }
 
 // expectFailure is an internal query's entry that records the server's
