@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sys/unix"
@@ -47,6 +48,14 @@ type Conn struct {
 	w       *bufio.Writer
 	header  [5]byte
 	body    []byte
+
+	// writeHeader is WriteFrame's scratch; raw, peekFunc, peekBuf and
+	// peekAlive are Alive's (set up on first use).
+	writeHeader [5]byte
+	raw         syscall.RawConn
+	peekFunc    func(fd uintptr) bool
+	peekBuf     [1]byte
+	peekAlive   bool
 
 	Addr      string
 	ProcessID uint32
@@ -165,7 +174,9 @@ func (c *Conn) Buffered() int { return c.r.Buffered() }
 
 // WriteFrame buffers one frame.
 func (c *Conn) WriteFrame(typ byte, body []byte) error {
-	var h [5]byte
+	// The header lives in the Conn: a local array would escape through
+	// bufio.Writer.Write and cost an allocation per frame.
+	h := &c.writeHeader
 	h[0] = typ
 	binary.BigEndian.PutUint32(h[1:], uint32(len(body)+4))
 	if _, err := c.w.Write(h[:]); err != nil {
@@ -263,25 +274,34 @@ func (c *Conn) Alive() bool {
 	if c.r.Buffered() > 0 {
 		return false
 	}
-	nc := c.netConn
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
+	if c.raw == nil {
+		nc := c.netConn
+		if tc, ok := nc.(*tls.Conn); ok {
+			nc = tc.NetConn()
+		}
+		sc, ok := nc.(syscall.Conn)
+		if !ok {
+			return true
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return false
+		}
+		// Kept for the connection's life: Alive runs at every checkout
+		// from the pool and must not allocate.
+		c.raw, c.peekFunc = rc, c.peek
 	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	alive := false
-	var buf [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		// Data (n > 0) or EOF (n == 0) both mean the connection is done.
-		_, _, rerr := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		alive = rerr == unix.EAGAIN || rerr == unix.EWOULDBLOCK
-		return true
-	})
-	return err == nil && alive
+	c.peekAlive = false
+	err := c.raw.Read(c.peekFunc)
+	return err == nil && c.peekAlive
+}
+
+// peek is Alive's non-blocking look at the socket. Data (n > 0) or EOF
+// (n == 0) both mean the connection is done; only "nothing to read" means
+// alive. The call cannot block, so it needs no scheduler hand-off.
+func (c *Conn) peek(fd uintptr) bool {
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1,
+		uintptr(unix.MSG_PEEK|unix.MSG_DONTWAIT), 0, 0)
+	c.peekAlive = errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
+	return true
 }

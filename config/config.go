@@ -154,6 +154,15 @@ type Pool struct {
 	// statements prepared on whichever connection serves a client, so the
 	// cache cannot be turned off: at least 1.
 	PreparedStatementsPerServer int `mapstructure:"prepared_statements"`
+	// LiteralParameters: a simple query routed by literal key values
+	// runs as a prepared statement with those values as parameters, so
+	// the server skips parsing and planning (off by default: it changes
+	// what pg_stat_statements and the server log show).
+	LiteralParameters bool `mapstructure:"literal_parameters"`
+	// PlanCacheMode is the server connections' plan_cache_mode (empty:
+	// the server's own). force_custom_plan is the remedy for statements
+	// whose generic plan is worse than planning each execution.
+	PlanCacheMode string `mapstructure:"plan_cache_mode"`
 }
 
 // Limits protect the proxy and the shards from clients. A zero duration means
@@ -284,6 +293,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Pool.PreparedStatementsPerServer < 1 {
 		bad("pool.prepared_statements", "must be at least 1 (statements are prepared on server connections), got %d", c.Pool.PreparedStatementsPerServer)
+	}
+	switch c.Pool.PlanCacheMode {
+	case "", "auto", "force_custom_plan", "force_generic_plan":
+	default:
+		bad("pool.plan_cache_mode", "%q is not one of auto, force_custom_plan, force_generic_plan", c.Pool.PlanCacheMode)
 	}
 	for _, d := range []struct {
 		key string

@@ -147,6 +147,8 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		ServerIdleTimeout:      cfg.Pool.ServerIdleTimeout,
 		ServerLifetime:         cfg.Pool.ServerLifetime,
 		PreparedPerServer:      cfg.Pool.PreparedStatementsPerServer,
+		LiteralParameters:      cfg.Pool.LiteralParameters,
+		PlanCacheMode:          cfg.Pool.PlanCacheMode,
 		IdleTransactionTimeout: cfg.Limits.IdleTransactionTimeout,
 		QueryTimeout:           cfg.Limits.QueryTimeout,
 		MaxMergeBuffer:         cfg.Limits.MaxMergeBuffer,

@@ -33,6 +33,14 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 	if s.mode == PoolSession {
 		return s.forwardExtended(ctx, 'P', body, expect{kind: 'P'})
 	}
+	if stmt := s.reparse(body); stmt != nil {
+		// The same unnamed Parse as before (a driver's extended-protocol
+		// query): nothing in it needs analysing again.
+		if err := s.ensureServer(ctx); err != nil {
+			return err
+		}
+		return s.parsed("", stmt)
+	}
 	var msg pgproto3.Parse
 	if err := msg.Decode(body); err != nil {
 		return pgerror.Fatal(pgerror.ProtocolViolation, "invalid Parse message: %v", err)
@@ -79,10 +87,41 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 	}
 	// Names resolve, and parameter types are inferred, under the
 	// search_path in force: it is part of the statement's identity.
-	stmt.serverName = serverStatementName(msg.Query, msg.ParameterOIDs, append(sqlTexts, "search_path="+s.settings["search_path"])...)
-	prev, hadPrev := s.stmts[msg.Name]
-	s.stmts[msg.Name] = stmt
-	name := msg.Name
+	searchPath := s.settings["search_path"]
+	stmt.serverName = serverStatementName(msg.Query, msg.ParameterOIDs, append(sqlTexts, "search_path="+searchPath)...)
+	if msg.Name == "" && len(st.ExecuteNames) == 0 {
+		s.lastUnnamed = unnamedParse{body: append(s.lastUnnamed.body[:0], body...), searchPath: searchPath, stmt: stmt}
+	}
+	return s.parsed(msg.Name, stmt)
+}
+
+// unnamedParse remembers the session's last unnamed Parse: drivers that
+// use the extended protocol without naming statements (pgx's default,
+// JDBC's first executions, pgbench -M extended) send the same one again
+// and again, and its analysis and server name do not change.
+type unnamedParse struct {
+	body       []byte
+	searchPath string
+	stmt       *statement
+}
+
+// reparse returns a new statement for an unnamed Parse equal to the last
+// one, or nil.
+func (s *session) reparse(body []byte) *statement {
+	last := &s.lastUnnamed
+	if last.stmt == nil || len(body) == 0 || body[0] != 0 || s.replaying ||
+		!bytes.Equal(body, last.body) || s.settings["search_path"] != last.searchPath {
+		return nil
+	}
+	t := last.stmt
+	return &statement{serverName: t.serverName, query: t.query, paramOIDs: t.paramOIDs, analysis: t.analysis, parsedInBatch: s.batch.number}
+}
+
+// parsed enters a client's statement in its table and prepares it on the
+// current server connection unless that has it already.
+func (s *session) parsed(name string, stmt *statement) error {
+	prev, hadPrev := s.stmts[name]
+	s.stmts[name] = stmt
 	undo := func() {
 		if s.stmts[name] == stmt {
 			if hadPrev {

@@ -206,6 +206,11 @@ func parseIntKey(s, keyType string, quoted bool) (int64, error) {
 	if err != nil {
 		var ne *strconv.NumError
 		if errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
+			if !quoted {
+				// A bare number wider than the key is compared as the
+				// wider type: it equals no key.
+				return 0, errNoKey
+			}
 			return 0, pgerror.New(pgerror.NumericValueOutOfRange, "value %q is out of range for type %s", s, typeMessageName[keyType])
 		}
 		if !quoted {
@@ -218,15 +223,11 @@ func parseIntKey(s, keyType string, quoted bool) (int64, error) {
 		}
 		return 0, pgerror.New(pgerror.InvalidTextRepresentation, "invalid input syntax for type %s: %q", typeMessageName[keyType], s)
 	}
-	switch keyType {
-	case "int4":
-		if n != int64(int32(n)) {
-			return 0, pgerror.New(pgerror.NumericValueOutOfRange, "value %q is out of range for type integer", s)
+	if (keyType == "int4" && n != int64(int32(n))) || (keyType == "int2" && n != int64(int16(n))) {
+		if !quoted {
+			return 0, errNoKey
 		}
-	case "int2":
-		if n != int64(int16(n)) {
-			return 0, pgerror.New(pgerror.NumericValueOutOfRange, "value %q is out of range for type smallint", s)
-		}
+		return 0, pgerror.New(pgerror.NumericValueOutOfRange, "value %q is out of range for type %s", s, typeMessageName[keyType])
 	}
 	return n, nil
 }

@@ -22,6 +22,7 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	}
 	sql := string(trimNul(body))
 	s.passAnalysis = nil
+	s.litRewrite.ok = false
 	if s.sharded() {
 		if handled, err := s.shardedSimpleQuery(ctx, sql); handled || err != nil {
 			return err
@@ -107,10 +108,17 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 	if plan.NeedsSession == "LISTEN" {
 		s.listening = true
 	}
-	if err := s.server.WriteFrame('Q', body); err != nil {
-		return &serverLostError{err: err}
+	if s.litRewrite.ok && plan.Kind == planner.KindOther && !plan.Opaque && !plan.ChangesSettings && !plan.ChangesSchema &&
+		plan.NeedsSession == "" && !plan.Multi && len(plan.ExecuteNames) == 0 && len(plan.CustomSettings) == 0 {
+		if err := s.sendLiteralParams(); err != nil {
+			return err
+		}
+	} else {
+		if err := s.server.WriteFrame('Q', body); err != nil {
+			return &serverLostError{err: err}
+		}
+		s.queue = append(s.queue, e)
 	}
-	s.queue = append(s.queue, e)
 	s.queueCommitLSN()
 	if plan.ChangesSettings {
 		if err := s.restoreStartupSettings(); err != nil {

@@ -57,6 +57,9 @@ type expect struct {
 	onDesc func(desc []byte)
 	// onParamDesc receives the ParameterDescription body of that Describe.
 	onParamDesc func(body []byte)
+	// dropNoData: a Describe of the proxy's own for a client's simple
+	// query (literalparams.go), which gets no NoData.
+	dropNoData bool
 }
 
 // describeResult is a statement's result description as the proxy keeps
@@ -78,6 +81,12 @@ func (e *serverLostError) Unwrap() error { return e.err }
 // the client what is meant for it.
 func (s *session) relay(ctx context.Context) error {
 	sc := s.server
+	// forwarded: a server message reached the client buffer since the
+	// last flush. Only then is it flushed before waiting for the server
+	// (results stream); frames the proxy made up itself wait for the
+	// server's answer and go in the same write, as PostgreSQL's own
+	// output waits for Sync or Flush.
+	forwarded := false
 	for len(s.queue) > 0 {
 		head := &s.queue[0]
 		if head.kind == 'x' {
@@ -87,12 +96,13 @@ func (s *session) relay(ctx context.Context) error {
 			s.pop()
 			continue
 		}
-		if sc.Buffered() == 0 {
+		if forwarded && sc.Buffered() == 0 {
 			// About to wait for the server: let the client have what we
 			// hold so far (results stream; small answers go in one write).
 			if err := s.c.Flush(); err != nil {
 				return s.clientWriteFailed(err)
 			}
+			forwarded = false
 		}
 		typ, body, err := sc.ReadMessage()
 		if err != nil {
@@ -136,6 +146,12 @@ func (s *session) relay(ctx context.Context) error {
 			}
 			if er.Severity == "FATAL" && forward {
 				s.serverSentFatal = true
+			}
+			if head.kind == 'B' && head.stmt == nil && head.serverName != "" && er.Code == staleResultTypeCode && er.Message == staleResultTypeMsg {
+				// A rewritten simple query's statement changed under it
+				// (DDL the proxy did not see): prepared again next time.
+				sc.forgetPrepared(head.serverName)
+				sc.toClose = append(sc.toClose, head.serverName)
 			}
 			if s.staleStatement(head, &er) {
 				forward = false
@@ -236,6 +252,9 @@ func (s *session) relay(ctx context.Context) error {
 				if head.onDesc != nil {
 					head.onDesc(describeResult(typ, body))
 				}
+				if typ == 'n' && head.dropNoData {
+					forward = false
+				}
 				s.pop()
 			}
 		case 'D': // DataRow
@@ -277,6 +296,7 @@ func (s *session) relay(ctx context.Context) error {
 			if err := s.toClient(typ, body, nil); err != nil {
 				return err
 			}
+			forwarded = true
 		}
 	}
 	return nil
@@ -310,10 +330,16 @@ func unexpected(addr string, typ, want byte) error {
 }
 
 func (s *session) pop() {
+	if cap(s.queue) > cap(s.queueStore) {
+		// The queue starts at the beginning of a (re)allocated array:
+		// keep it, so an emptied queue starts there again and a steady
+		// session appends without allocating.
+		s.queueStore = s.queue[:0]
+	}
 	s.queue[0] = expect{}
 	s.queue = s.queue[1:]
 	if len(s.queue) == 0 {
-		s.queue = s.queue[:0:0]
+		s.queue = s.queueStore[:0]
 	}
 }
 

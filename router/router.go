@@ -52,6 +52,13 @@ type Config struct {
 	ServerIdleTimeout time.Duration
 	ServerLifetime    time.Duration
 	PreparedPerServer int
+	// LiteralParameters: simple queries routed by literal keys run as
+	// prepared statements with the keys as parameters (literalparams.go).
+	LiteralParameters bool
+	// PlanCacheMode is the servers' plan_cache_mode ("" leaves the
+	// server's default): force_custom_plan keeps PostgreSQL planning
+	// every execution of the statements the proxy prepares.
+	PlanCacheMode string
 	// IdleTransactionTimeout ends clients idle inside a transaction (25P03).
 	IdleTransactionTimeout time.Duration
 	// QueryTimeout becomes the servers' statement_timeout.
@@ -200,8 +207,12 @@ func (r *Router) poolFor(addr, database string, cred Credentials) *pool {
 			TLSMode: r.cfg.BackendTLSMode, TLSCA: r.cfg.BackendTLSCA,
 			ConnectTimeout: r.cfg.ConnectTimeout, KeepAlive: r.cfg.KeepAlive,
 		}
+		dc.RuntimeParams = map[string]string{}
 		if r.cfg.QueryTimeout > 0 {
-			dc.RuntimeParams = map[string]string{"statement_timeout": fmt.Sprint(r.cfg.QueryTimeout.Milliseconds())}
+			dc.RuntimeParams["statement_timeout"] = fmt.Sprint(r.cfg.QueryTimeout.Milliseconds())
+		}
+		if r.cfg.PlanCacheMode != "" {
+			dc.RuntimeParams["plan_cache_mode"] = r.cfg.PlanCacheMode
 		}
 		p = newPool(key, dc, &r.cfg)
 		r.pools[key] = p

@@ -92,7 +92,12 @@ type session struct {
 	// query runs (see restoreStartupSettings).
 	heldReady []byte
 	stmts     map[string]*statement // protocol-level statements by client name
-	sqlStmts  map[string]string     // SQL-level PREPARE name -> PREPARE text
+	// litRewrite: the current simple query goes to the server with its
+	// key literals as parameters (literalparams.go).
+	litRewrite literalRewrite
+	// lastUnnamed: the last unnamed Parse, reused when it comes again.
+	lastUnnamed unnamedParse
+	sqlStmts    map[string]string // SQL-level PREPARE name -> PREPARE text
 	// settingsDirty: the client may have changed settings in the current
 	// transaction; they are read back when it ends.
 	settingsDirty bool
@@ -109,7 +114,9 @@ type session struct {
 	serverSentFatal bool
 
 	queue []expect // answers expected from the server, in order
-	batch batchState
+	// queueStore is the start of queue's array, reused once it empties.
+	queueStore []expect
+	batch      batchState
 	// replaying: a batch is being replayed (see reprepare.go); suppress
 	// counts answers the client already has and must not see twice.
 	replaying bool

@@ -297,6 +297,7 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 		s.noteWrite(rt)
 		s.lsnShard = s.commitsWriteOn(rt)
 		s.passAnalysis = rt.plan.Analysis
+		s.planLiteralParams(rt, sql)
 		return false, nil
 	}
 	if ci, ok := leafOf(rt.plan.Root).(*planner.CopyIn); ok {

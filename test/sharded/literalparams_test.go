@@ -1,0 +1,115 @@
+package sharded_test
+
+// pool.literal_parameters: simple queries routed by literal keys reach the
+// shards as prepared statements with the keys as parameters. Every answer
+// must stay PostgreSQL's own: the whole corpus runs in the simple protocol
+// through a node with the option on and is compared with the direct
+// server, and so do the literals where a parameter could mean something
+// else than the literal did (numbers wider than the key, negated, cast).
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/shardproxy/shardproxy/test/testenv"
+)
+
+// literalParamsNode starts a node with literal_parameters on in front of
+// the same shards, one server connection per shard (so that a session's
+// next statement on a shard sees the statements its last one prepared).
+func literalParamsNode(t *testing.T) string {
+	t.Helper()
+	if selfCheck {
+		t.Skip("the self-check compares two plain servers; there is no proxy option to check")
+	}
+	cfg := nodeConfig(cluster)
+	cfg.Pool.LiteralParameters = true
+	cfg.Pool.Size = 1
+	n, stop, err := testenv.StartSharedNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return testenv.URL(n, testenv.AppUser, testenv.AppPassword)
+}
+
+func TestLiteralParameters(t *testing.T) {
+	url := literalParamsNode(t)
+	direct, lit := newSide("direct", directURL), newSide("proxy with literal_parameters", url)
+	defer direct.close()
+	defer lit.close()
+
+	t.Run("corpus", func(t *testing.T) {
+		for i, q := range corpus() {
+			t.Run(fmt.Sprintf("%s/%03d", q.cat, i), func(t *testing.T) {
+				check(t, simple, q, direct, lit)
+			})
+		}
+	})
+
+	// events.customer_id is int4, customers.id int8, sessions.token text.
+	edges := []query{
+		{cat: "edge", sql: "SELECT count(*) FROM events WHERE customer_id = 99999999999"},
+		{cat: "edge", sql: "SELECT count(*) FROM events WHERE customer_id = 4.5"},
+		{cat: "edge", sql: "SELECT count(*) FROM events WHERE customer_id = '7'"},
+		{cat: "edge", sql: "SELECT count(*) FROM events WHERE customer_id = 'x'"},
+		{cat: "edge", sql: "SELECT count(*) FROM events WHERE customer_id = '99999999999'"},
+		{cat: "edge", sql: "SELECT count(*) FROM customers WHERE id = 99999999999999999999"},
+		{cat: "edge", sql: "SELECT count(*) FROM customers WHERE id = -3"},
+		{cat: "edge", sql: "SELECT count(*) FROM customers WHERE id = 3::int2"},
+		{cat: "edge", sql: "SELECT id, name FROM customers WHERE id IN (3, 3, '4', 5) ORDER BY id", ordered: true},
+		{cat: "edge", sql: "SELECT id, name FROM customers WHERE id = 3 AND name <> 'nobody' ORDER BY id;", ordered: true},
+		{cat: "edge", sql: "SELECT token FROM sessions WHERE token = E'\\x41' || ''"},
+		{cat: "edge", sql: "SELECT count(*) FROM sessions WHERE token = 5"},
+		{cat: "edge", sql: "SELECT count(*) FROM sessions WHERE token = U&'\\0041'"},
+		{cat: "edge", sql: "SELECT 1 FROM customers WHERE id = 3 AND 1/0 = 1"},
+		{cat: "edge", sql: "UPDATE customers SET tier = tier WHERE id = 3"},
+		{cat: "edge", sql: "DELETE FROM customers WHERE id = 123456789 RETURNING id"},
+		{cat: "edge", sql: "SELECT * FROM customers WHERE id = 3 FOR UPDATE"},
+	}
+	t.Run("edges", func(t *testing.T) {
+		for i, q := range edges {
+			t.Run(fmt.Sprintf("%02d", i), func(t *testing.T) {
+				check(t, simple, q, direct, lit)
+			})
+		}
+	})
+
+	// The rewrite happened: the shard holds the statement with $1.
+	t.Run("prepared on the shard", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM customers WHERE id = 42", pgx.QueryExecModeSimpleProtocol).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		var texts []string
+		for _, id := range []string{"s1", "s2", "s3"} {
+			rows, err := conn.Query(ctx, fmt.Sprintf("/* shard: %s */ SELECT statement FROM pg_prepared_statements", id), pgx.QueryExecModeSimpleProtocol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			texts = append(texts, got...)
+		}
+		for _, s := range texts {
+			if s == "SELECT count(*) FROM customers WHERE id = $1" {
+				return
+			}
+		}
+		t.Errorf("no shard holds the rewritten statement; prepared statements: %s", strings.Join(texts, " | "))
+	})
+}
