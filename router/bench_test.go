@@ -12,13 +12,16 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/shardproxy/shardproxy/catalog"
 	"github.com/shardproxy/shardproxy/metadata"
 	"github.com/shardproxy/shardproxy/wire"
 )
@@ -36,12 +39,24 @@ type benchSession struct {
 // newBenchSession starts a fake backend, a router with one shard on it and
 // a client session; the session has logged in (the startup answer up to
 // ReadyForQuery has been read). Everything ends when tb does.
-func newBenchSession(tb testing.TB) *benchSession {
+func newBenchSession(tb testing.TB) *benchSession { return newBenchSessionSharded(tb, 0) }
+
+// newBenchSessionSharded is newBenchSession with sharded routing on when
+// shards > 0: that many fake backends, pgbench_accounts sharded by aid
+// (int4) in the map and in the catalog, so every statement is planned and
+// routed by its key.
+func newBenchSessionSharded(tb testing.TB, shards int) *benchSession {
 	tb.Helper()
-	fb := startFakeBackend(tb)
-	m, err := metadata.NewMap(1, []metadata.Shard{{ID: "s0", Primary: fb.Addr()}})
+	var list []metadata.Shard
+	for i := range max(shards, 1) {
+		list = append(list, metadata.Shard{ID: fmt.Sprintf("s%d", i), Primary: startFakeBackend(tb).Addr()})
+	}
+	m, err := metadata.NewMap(1, list)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if shards > 0 {
+		m.Tables = []metadata.Table{{Schema: "public", Name: "pgbench_accounts", Key: "aid"}}
 	}
 	rt, err := New(Config{
 		Mode:              PoolTransaction,
@@ -53,6 +68,24 @@ func newBenchSession(tb testing.TB) *benchSession {
 	})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if shards > 0 {
+		// The catalog the router would read from the first shard.
+		snap, err := catalog.NewSnapshot(1, []*catalog.Table{{
+			Schema: "public", Name: "pgbench_accounts", Kind: catalog.KindTable,
+			Columns: []catalog.Column{
+				{Name: "aid", TypeOID: 23, BaseTypeOID: 23, TypeName: "integer", NotNull: true},
+				{Name: "bid", TypeOID: 23, BaseTypeOID: 23, TypeName: "integer"},
+				{Name: "abalance", TypeOID: 23, BaseTypeOID: 23, TypeName: "integer"},
+				{Name: "filler", TypeOID: 1042, BaseTypeOID: 1042, TypeName: "character(84)"},
+			},
+		}}, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		e := &catalogEntry{}
+		e.current.Store(&loadedCatalog{snap: snap, epoch: rt.schemaEpoch.Load()})
+		rt.catalogs.byDB.Store("bench", e)
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -207,6 +240,96 @@ var benchScenarios = []benchScenario{
 	},
 }
 
+// shardedQuery is pgbench's select by key; the literal or parameter
+// changes every iteration, as with pgbench -S.
+const shardedQuery = "SELECT abalance FROM pgbench_accounts WHERE aid = "
+
+// shardedScenarios run with sharded routing on; each has 1024 requests,
+// used in turn.
+var shardedScenarios = []struct {
+	name  string
+	setup func(tb testing.TB) []byte
+	each  func(tb testing.TB, aid int) []byte
+}{
+	{
+		name: "Simple",
+		each: func(tb testing.TB, aid int) []byte {
+			return encodeMessages(tb, &pgproto3.Query{String: shardedQuery + strconv.Itoa(aid)})
+		},
+	},
+	{
+		// What libpq sends for pgbench -M extended.
+		name: "Extended",
+		each: func(tb testing.TB, aid int) []byte {
+			return encodeMessages(tb,
+				&pgproto3.Parse{Query: shardedQuery + "$1"},
+				&pgproto3.Bind{Parameters: [][]byte{[]byte(strconv.Itoa(aid))}},
+				&pgproto3.Describe{ObjectType: 'P'},
+				&pgproto3.Execute{},
+				&pgproto3.Sync{})
+		},
+	},
+	{
+		name: "Prepared",
+		setup: func(tb testing.TB) []byte {
+			return encodeMessages(tb, &pgproto3.Parse{Name: "bench_stmt", Query: shardedQuery + "$1"}, &pgproto3.Sync{})
+		},
+		each: func(tb testing.TB, aid int) []byte {
+			return encodeMessages(tb,
+				&pgproto3.Bind{PreparedStatement: "bench_stmt", Parameters: [][]byte{[]byte(strconv.Itoa(aid))}},
+				&pgproto3.Execute{},
+				&pgproto3.Sync{})
+		},
+	},
+}
+
+func benchmarkShardedRoundTrip(b *testing.B, shards int, name string) {
+	for _, sc := range shardedScenarios {
+		if sc.name != name {
+			continue
+		}
+		s := newBenchSessionSharded(b, shards)
+		if sc.setup != nil {
+			s.roundTripRows(b, sc.setup(b), 0)
+		}
+		reqs := make([][]byte, 1024)
+		for i := range reqs {
+			reqs[i] = sc.each(b, 1+i*7919%100000)
+		}
+		for _, r := range reqs {
+			s.roundTrip(b, r) // every shard's statement prepared, plans cached
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			s.roundTrip(b, reqs[i&1023])
+			i++
+		}
+		return
+	}
+	b.Fatalf("no scenario %q", name)
+}
+
+func BenchmarkRoundTripSharded(b *testing.B) {
+	for _, shards := range []int{1, 2} {
+		for _, sc := range shardedScenarios {
+			b.Run(fmt.Sprintf("shards=%d/%s", shards, sc.name), func(b *testing.B) {
+				benchmarkShardedRoundTrip(b, shards, sc.name)
+			})
+		}
+	}
+}
+
+// roundTripRows is roundTrip for an answer of n rows.
+func (s *benchSession) roundTripRows(tb testing.TB, req []byte, n int) {
+	if _, err := s.nc.Write(req); err != nil {
+		tb.Fatal(err)
+	}
+	if rows, err := s.await(); err != nil || rows != n {
+		tb.Fatalf("got %d rows (want %d), err %v", rows, n, err)
+	}
+}
+
 // start opens a session and runs the scenario's setup; it returns the
 // session and the per-iteration request.
 func (sc benchScenario) start(tb testing.TB) (*benchSession, []byte) {
@@ -248,6 +371,20 @@ func BenchmarkRoundTripPrepared(b *testing.B) { benchmarkRoundTrip(b, "Prepared"
 // TestRoundTripHarness runs each benchmark's round trip a few times, so
 // the fake backend and the benchmarks keep working without -bench.
 func TestRoundTripHarness(t *testing.T) {
+	for _, shards := range []int{1, 2} {
+		for _, sc := range shardedScenarios {
+			t.Run(fmt.Sprintf("sharded/%d/%s", shards, sc.name), func(t *testing.T) {
+				s := newBenchSessionSharded(t, shards)
+				_ = s.nc.SetDeadline(time.Now().Add(10 * time.Second))
+				if sc.setup != nil {
+					s.roundTripRows(t, sc.setup(t), 0)
+				}
+				for aid := range 5 {
+					s.roundTrip(t, sc.each(t, aid+1))
+				}
+			})
+		}
+	}
 	for _, sc := range benchScenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			s, req := sc.start(t)

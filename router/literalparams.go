@@ -16,8 +16,9 @@ package router
 // type holds every value of the number's own type (an int4 literal against
 // an int4, int8 or numeric key; an int2 key only when the value fits), so
 // that no comparison that PostgreSQL would answer with "false" becomes an
-// out-of-range error. Negated or cast literals and every statement with
-// side effects on the session stay as written.
+// out-of-range error. Negated or cast literals, statements with other
+// literals (whose every value would make another server statement) and
+// every statement with side effects on the session stay as written.
 
 import (
 	"encoding/binary"
@@ -96,6 +97,12 @@ func (s *session) planLiteralParams(rt *routing, sql string) {
 		text = append(text, '$')
 		text = strconv.AppendInt(text, int64(len(values)), 10)
 		at = lit.Pos + len(lit.Text)
+	}
+	if len(values) != len(rt.lits) {
+		// Another literal stays in the text: each of its values would be
+		// a server statement of its own, prepared once and evicted
+		// unused (an UPDATE ... SET n = n + 5 WHERE id = 7).
+		return
 	}
 	text = append(text, sql[at:]...)
 	lr.text, lr.values, lr.ok = text, values, true

@@ -65,15 +65,15 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 	for len(p.idle) > 0 {
 		sc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if p.expired(sc, now) || !sc.Alive() {
-			p.open--
-			p.mu.Unlock()
-			_ = sc.Close()
-			p.mu.Lock()
-			continue
-		}
 		p.mu.Unlock()
-		return sc, nil
+		// The liveness peek is a system call: outside the pool's lock,
+		// which every session of the pool takes.
+		if !p.expired(sc, now) && sc.Alive() {
+			return sc, nil
+		}
+		_ = sc.Close()
+		p.mu.Lock()
+		p.open--
 	}
 	if now.Before(p.backoffUntil) {
 		err := p.lastErr

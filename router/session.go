@@ -95,6 +95,11 @@ type session struct {
 	// litRewrite: the current simple query goes to the server with its
 	// key literals as parameters (literalparams.go).
 	litRewrite literalRewrite
+	// bindScratch, bindStatement and oidScratch are reused by every
+	// sharded Bind (sharded_extended.go).
+	bindScratch   bindView
+	bindStatement clientStatement
+	oidScratch    []uint32
 	// lastUnnamed: the last unnamed Parse, reused when it comes again.
 	lastUnnamed unnamedParse
 	sqlStmts    map[string]string // SQL-level PREPARE name -> PREPARE text

@@ -19,8 +19,10 @@ package router
 // rollback, answered with the ReadyForQuery the client expects ('I').
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"slices"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -98,9 +100,9 @@ func (s *session) finishUpgradedBatch(ctx context.Context) error {
 	return s.c.Flush()
 }
 
-// statementParamOIDs returns the parameter types the server resolved for
+// paramOIDsOf returns the parameter types the server resolved for
 // the statement (its ParameterDescription), else the client's own.
-func statementParamOIDs(stmt *statement) []uint32 {
+func (s *session) paramOIDsOf(stmt *statement) []uint32 {
 	pd := stmt.paramDesc
 	if len(pd) < 2 {
 		return stmt.paramOIDs
@@ -109,25 +111,126 @@ func statementParamOIDs(stmt *statement) []uint32 {
 	if len(pd) < 2+4*n {
 		return stmt.paramOIDs
 	}
-	oids := make([]uint32, n)
+	oids := s.oidScratch[:0]
 	for i := range n {
-		oids[i] = binary.BigEndian.Uint32(pd[2+4*i:])
+		oids = append(oids, binary.BigEndian.Uint32(pd[2+4*i:]))
 	}
+	s.oidScratch = oids
 	return oids
+}
+
+// bindView is a decoded Bind whose slices alias the message body and are
+// reused for the next Bind: routing a Bind allocates nothing.
+type bindView struct {
+	portal, statement []byte
+	formats           []int16
+	values            [][]byte
+	resultFormats     []int16
+}
+
+var errBadBind = errors.New("malformed Bind message")
+
+func (v *bindView) decode(b []byte) error {
+	var ok bool
+	if v.portal, b, ok = cutCString(b); !ok {
+		return errBadBind
+	}
+	if v.statement, b, ok = cutCString(b); !ok {
+		return errBadBind
+	}
+	if v.formats, b, ok = cutInt16s(v.formats[:0], b); !ok {
+		return errBadBind
+	}
+	if len(b) < 2 {
+		return errBadBind
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	v.values = v.values[:0]
+	for range n {
+		if len(b) < 4 {
+			return errBadBind
+		}
+		size := int(int32(binary.BigEndian.Uint32(b)))
+		b = b[4:]
+		if size == -1 {
+			v.values = append(v.values, nil)
+			continue
+		}
+		if size < 0 || size > len(b) {
+			return errBadBind
+		}
+		v.values = append(v.values, b[:size:size])
+		b = b[size:]
+	}
+	if v.resultFormats, _, ok = cutInt16s(v.resultFormats[:0], b); !ok {
+		return errBadBind
+	}
+	return nil
+}
+
+func cutCString(b []byte) (s, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return nil, b, false
+	}
+	return b[:i], b[i+1:], true
+}
+
+func cutInt16s(dst []int16, b []byte) ([]int16, []byte, bool) {
+	if len(b) < 2 {
+		return dst, b, false
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if len(b) < 2*n {
+		return dst, b, false
+	}
+	for i := range n {
+		dst = append(dst, int16(binary.BigEndian.Uint16(b[2*i:])))
+	}
+	return dst, b[2*n:], true
+}
+
+// detached is a copy of cs that shares nothing with the session's
+// scratch or the client's read buffer, for a portal that outlives them.
+func (cs *clientStatement) detached() *clientStatement {
+	c := *cs
+	c.params.formats = slices.Clone(cs.params.formats)
+	c.params.oids = slices.Clone(cs.params.oids)
+	c.resultFormats = slices.Clone(cs.resultFormats)
+	c.params.values = make([][]byte, len(cs.params.values))
+	size := 0
+	for _, v := range cs.params.values {
+		size += len(v)
+	}
+	buf := make([]byte, 0, size)
+	for i, v := range cs.params.values {
+		if v != nil {
+			start := len(buf)
+			buf = append(buf, v...)
+			c.params.values[i] = buf[start:len(buf):len(buf)]
+		}
+	}
+	return &c
 }
 
 // shardedBind routes a Bind; handled is true when the proxy answers the
 // portal itself.
 func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte) (handled bool, err error) {
-	var msg pgproto3.Bind
-	if err := msg.Decode(body); err != nil {
+	msg := &s.bindScratch
+	if err := msg.decode(body); err != nil {
 		return true, pgerror.Fatal(pgerror.ProtocolViolation, "invalid Bind message: %v", err)
 	}
-	delete(s.dportals, msg.DestinationPortal)
-	oids := statementParamOIDs(stmt)
-	cs := &clientStatement{sql: stmt.query, paramOIDs: stmt.paramOIDs,
-		params:        boundParams{formats: msg.ParameterFormatCodes, values: msg.Parameters, oids: oids},
-		resultFormats: msg.ResultFormatCodes}
+	if len(s.dportals) > 0 {
+		delete(s.dportals, string(msg.portal))
+	}
+	// Routing reads the values in place; a portal the proxy keeps gets
+	// copies (the body is the client connection's read buffer).
+	cs := &s.bindStatement
+	*cs = clientStatement{sql: stmt.query, paramOIDs: stmt.paramOIDs,
+		params:        boundParams{formats: msg.formats, values: msg.values, oids: s.paramOIDsOf(stmt)},
+		resultFormats: msg.resultFormats}
 	rt, err := s.route(ctx, stmt.query, &cs.params)
 	if err != nil {
 		if s.txStatus == 'E' {
@@ -143,8 +246,13 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 	}
 	// The session reuses its literal buffer for the next statement; a
 	// portal may run after another Bind was planned.
-	rt.lits = slices.Clone(rt.lits)
-	portal := &distributedPortal{rt: rt, cs: cs}
+	portal := &distributedPortal{rt: rt}
+	defer func() {
+		if handled && err == nil {
+			rt.lits = slices.Clone(rt.lits)
+			portal.cs = cs.detached()
+		}
+	}()
 	switch {
 	case rt.plan.Explain:
 		portal.res, portal.ran = explainRows(rt.plan), true
@@ -190,7 +298,7 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 	if s.dportals == nil {
 		s.dportals = map[string]*distributedPortal{}
 	}
-	s.dportals[msg.DestinationPortal] = portal
+	s.dportals[string(msg.portal)] = portal
 	s.queue = append(s.queue, expect{kind: 'x', synthetic: []byte{'2', 0, 0, 0, 4}})
 	return true, nil
 }

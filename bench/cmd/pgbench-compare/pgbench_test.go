@@ -5,6 +5,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,12 +71,15 @@ func TestSummarize(t *testing.T) {
 	rep := report{Runs: []run{
 		mk(targetDirect, 1000, 1000, 0),
 		mk(targetPgBouncer, 800, 800, 8*time.Millisecond),
-		mk(targetShardproxy, 600, 600, 12*time.Millisecond),
-		{Workload: "tpcb", Target: targetShardproxy, Error: "connection refused"},
+		mk(targetShardproxy1, 600, 600, 12*time.Millisecond),
+		{Workload: "tpcb", Target: targetShardproxy1, Error: "connection refused"},
 	}}
 	rep.summarize([]workload{{Name: "tpcb"}}, nil)
-	if len(rep.Cells) != 3 {
+	if len(rep.Cells) != len(targetNames) {
 		t.Fatalf("%d cells", len(rep.Cells))
+	}
+	if c := rep.Cells[3]; c.Target != targetShardproxy2 || c.Attempts != 0 || c.VsDirect != nil {
+		t.Errorf("shardproxy-2shard, not run: %+v", c)
 	}
 	sp := rep.Cells[2]
 	if sp.Runs != 1 || *sp.VsDirect != 0.6 || *sp.VsBouncer != 0.75 || *sp.ProxyCPUus != 20 {
@@ -98,7 +102,59 @@ func TestParseOptions(t *testing.T) {
 	if o.duration != 3*time.Second || o.repeats != 1 || len(o.workloads) != 1 || o.workloads[0].Name != "tpcb" {
 		t.Errorf("got %+v", o)
 	}
+	if o.idle {
+		t.Error("idle clients selected without being asked for")
+	}
 	if _, err := parseOptions([]string{"-duration", "1500ms"}, func(string) string { return "" }); err == nil {
 		t.Error("fractional seconds accepted")
+	}
+	for _, tc := range []struct {
+		args      []string
+		pgbench   int
+		idle      bool
+		clients   int
+		wantError bool
+	}{
+		{args: nil, pgbench: len(workloads), idle: true, clients: 10000},
+		{args: []string{"-workloads", "idle-clients", "-idle-clients", "500"}, idle: true, clients: 500},
+		{args: []string{"-workloads", "tpcb, idle-clients"}, pgbench: 1, idle: true, clients: 10000},
+		{args: []string{"-idle-clients", "0"}, wantError: true},
+		{args: []string{"-workloads", "idle"}, wantError: true},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			o, err := parseOptions(tc.args, func(string) string { return "" })
+			if tc.wantError {
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(o.workloads) != tc.pgbench || o.idle != tc.idle || o.idleClients != tc.clients {
+				t.Errorf("%d pgbench workloads, idle %v, %d clients", len(o.workloads), o.idle, o.idleClients)
+			}
+		})
+	}
+}
+
+func TestNotableLog(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		log  string
+		want bool
+	}{
+		{"empty", "", false},
+		{"pgbouncer's LOG lines", "2026-11-26 22:23:34.123 UTC [123] LOG kernel file descriptor limit: 1024\n", false},
+		{"raft electing itself", `time=2026-11-27T03:19:59.542Z level=WARN msg="heartbeat timeout reached, starting election" component=raft last-leader-addr="" last-leader-id=""` + "\n", false},
+		{"a proxy warning", "time=2026-11-27T03:19:59.542Z level=WARN msg=\"server connection lost\"\n", true},
+		{"pgbouncer's warning", "2026-11-26 22:23:34.123 UTC [123] WARNING client_login_timeout\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := notableLog(tc.log); got != tc.want {
+				t.Errorf("notableLog = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

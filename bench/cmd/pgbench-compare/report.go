@@ -2,8 +2,9 @@ package main
 
 // This file turns the raw runs into the summary `make bench` prints: per
 // workload and target the median TPS and latency, the ratios to direct and
-// to PgBouncer, and CPU per transaction; and it writes the Markdown and the
-// raw JSON under bench/results/.
+// to PgBouncer, and CPU per transaction; the issue's targets met or missed;
+// the idle clients' memory; and it writes the Markdown and the raw JSON
+// under bench/results/.
 
 import (
 	"encoding/json"
@@ -18,12 +19,20 @@ import (
 
 // Targets, in the order of the first repeat.
 const (
-	targetDirect     = "direct"
-	targetPgBouncer  = "pgbouncer"
-	targetShardproxy = "shardproxy"
+	targetDirect      = "direct"
+	targetPgBouncer   = "pgbouncer"
+	targetShardproxy1 = "shardproxy-1shard" // in front of direct's server
+	targetShardproxy2 = "shardproxy-2shard" // over two other servers
+	// targetLiteralParams is shardproxy-1shard with pool.literal_parameters
+	// on; it changes only simple-protocol statements, so it runs only the
+	// workloads in literalParamsWorkloads.
+	targetLiteralParams = "shardproxy-1shard-litparams"
 )
 
-var targetNames = []string{targetDirect, targetPgBouncer, targetShardproxy}
+var targetNames = []string{targetDirect, targetPgBouncer, targetShardproxy1, targetShardproxy2, targetLiteralParams}
+
+// literalParamsWorkloads are the workloads that send simple queries.
+var literalParamsWorkloads = map[string]bool{"select-simple": true, "tpcb": true}
 
 // run is one pgbench run against one target.
 type run struct {
@@ -86,8 +95,12 @@ type report struct {
 	Scale       int               `json:"scale"`
 	Interrupted bool              `json:"interrupted,omitempty"`
 	Notes       []string          `json:"notes,omitempty"`
-	Cells       []cell            `json:"summary"`
-	Runs        []run             `json:"runs"`
+	// Split is where `pgbench -i` through shardproxy-2shard put the rows.
+	Split []shardRows  `json:"shardproxy_2shard_rows,omitempty"`
+	Cells []cell       `json:"summary"`
+	Goals []goal       `json:"targets,omitempty"`
+	Idle  []idleResult `json:"idle_clients,omitempty"`
+	Runs  []run        `json:"runs"`
 }
 
 // summarize fills r.Cells from r.Runs. na maps "workload/target" to the
@@ -177,18 +190,57 @@ func appendNew(list []string, xs ...string) []string {
 	return list
 }
 
-// writeMarkdown writes the summary table and notes.
+// writeMarkdown writes the summary table, the targets, the idle clients
+// and notes.
 func (r *report) writeMarkdown(w io.Writer) {
-	fmt.Fprintf(w, "## pgbench: direct vs PgBouncer vs shardproxy, %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(w, "## pgbench: direct vs PgBouncer vs shardproxy (1 and 2 shards), %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 UTC"))
 	if r.Interrupted {
 		fmt.Fprintf(w, "**Interrupted: partial results.**\n\n")
 	}
+	var notes []string
+	notes = append(notes, r.Notes...)
+	if len(r.Cells) > 0 {
+		notes = append(notes, r.writeTable(w)...)
+	} else {
+		fmt.Fprintf(w, "Host %s, %d CPUs. PostgreSQL %s (fsync off), shardproxy %s.\n", r.Host, r.CPUs, r.Versions["postgres"], r.Versions["shardproxy"])
+	}
+	if len(r.Goals) > 0 {
+		r.writeGoals(w)
+	}
+	if len(r.Idle) > 0 {
+		r.writeIdle(w)
+		for _, x := range r.Idle {
+			if x.Error != "" {
+				notes = append(notes, fmt.Sprintf("idle clients (%s): `%s`", x.label(), x.Error))
+			}
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w)
+		for _, n := range notes {
+			fmt.Fprintf(w, "- %s\n", strings.ReplaceAll(n, "\n", " "))
+		}
+	}
+}
+
+// writeTable writes the description and the pgbench table, and returns
+// the notes on its cells.
+func (r *report) writeTable(w io.Writer) []string {
 	fmt.Fprintf(w, "Host %s, %d CPUs shared by pgbench, the proxy under test and PostgreSQL, so compare ratios within one run rather than absolute numbers. ", r.Host, r.CPUs)
 	fmt.Fprintf(w, "PostgreSQL %s (fsync off), PgBouncer %s, shardproxy %s. ", r.Versions["postgres"], r.Versions["pgbouncer"], r.Versions["shardproxy"])
-	fmt.Fprintf(w, "pgbench scale %d; each cell is the median of %d runs of %s, the three targets interleaved in an order that rotates from run to run. ", r.Scale, r.Repeats, r.Duration)
-	fmt.Fprintf(w, "select-by-key (-S): 16 clients, 2 threads; tpcb (tpcb-like): 8 clients, 2 threads. Both proxies: transaction pooling, 20 server connections, SCRAM. ")
-	fmt.Fprintf(w, "CPU per transaction is user+sys CPU seconds of the process (PostgreSQL: all its processes) over the transactions pgbench processed. ")
-	fmt.Fprintf(w, "Other CPUs: how many of the %d CPUs were busy outside PostgreSQL, the proxy and pgbench (other processes, kernel work charged to nobody); high values mean a noisy cell.\n\n", r.CPUs)
+	fmt.Fprintf(w, "pgbench scale %d; each cell is the median of %d runs of %s, the four targets interleaved in an order that rotates from run to run. ", r.Scale, r.Repeats, r.Duration)
+	fmt.Fprintf(w, "select-by-key (-S): 16 clients, 2 threads; tpcb (tpcb-like): 8 clients, 2 threads. The proxies: transaction pooling, 20 server connections per server, SCRAM. ")
+	fmt.Fprintf(w, "direct, PgBouncer and shardproxy-1shard use one PostgreSQL server holding all the data; shardproxy-2shard uses two more, filled by `pgbench -i` through it")
+	if len(r.Split) > 0 {
+		var parts []string
+		for _, s := range r.Split {
+			parts = append(parts, fmt.Sprintf("%s %d accounts, %d branches, %d tellers", s.Shard, s.Accounts, s.Branches, s.Tellers))
+		}
+		fmt.Fprintf(w, " (%s; the totals checked against pgbench's)", strings.Join(parts, "; "))
+	}
+	fmt.Fprintf(w, ". Both shardproxy targets route by key: pgbench_accounts and pgbench_history sharded by aid, pgbench_branches by bid, pgbench_tellers by tid. ")
+	fmt.Fprintf(w, "CPU per transaction is user+sys CPU seconds of the process (PostgreSQL: all processes of all the target's servers) over the transactions pgbench processed. ")
+	fmt.Fprintf(w, "Other CPUs: how many of the %d CPUs were busy outside the target's PostgreSQL, the proxy and pgbench (other processes, kernel work charged to nobody); high values mean a noisy cell.\n\n", r.CPUs)
 
 	fmt.Fprintln(w, "| workload | target | TPS | TPS min-max | latency ms | vs direct | vs PgBouncer | proxy CPU µs/txn | Postgres CPU µs/txn | other CPUs | failed/aborted |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
@@ -198,16 +250,22 @@ func (r *report) writeMarkdown(w io.Writer) {
 		}
 		return fmt.Sprintf("%.2f", *v)
 	}
+	twoPC := false
 	for _, c := range r.Cells {
+		tgt := c.Target
+		if c.Workload == "tpcb" && c.Target == targetShardproxy2 && c.NA == "" {
+			tgt += "[^2pc]"
+			twoPC = true
+		}
 		switch {
 		case c.NA != "":
-			fmt.Fprintf(w, "| %s | %s | n/a | | | | | | | | |\n", c.Workload, c.Target)
+			fmt.Fprintf(w, "| %s | %s | n/a | | | | | | | | |\n", c.Workload, tgt)
 			continue
 		case c.Attempts == 0:
-			fmt.Fprintf(w, "| %s | %s | not run | | | | | | | | |\n", c.Workload, c.Target)
+			fmt.Fprintf(w, "| %s | %s | not run | | | | | | | | |\n", c.Workload, tgt)
 			continue
 		case c.Runs == 0:
-			fmt.Fprintf(w, "| %s | %s | failed | | | | | | | | %d/%d |\n", c.Workload, c.Target, c.Failed, c.Aborted)
+			fmt.Fprintf(w, "| %s | %s | failed | | | | | | | | %d/%d |\n", c.Workload, tgt, c.Failed, c.Aborted)
 			continue
 		}
 		proxy := "-"
@@ -215,11 +273,13 @@ func (r *report) writeMarkdown(w io.Writer) {
 			proxy = fmt.Sprintf("%.1f", *c.ProxyCPUus)
 		}
 		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f-%.0f | %.3f | %s | %s | %s | %.1f | %.2f | %d/%d |\n",
-			c.Workload, c.Target, c.TPS, c.TPSMin, c.TPSMax, c.LatencyMs,
+			c.Workload, tgt, c.TPS, c.TPSMin, c.TPSMax, c.LatencyMs,
 			ratio(c.VsDirect), ratio(c.VsBouncer), proxy, c.PostgresCPUus, c.OtherCPUs, c.Failed, c.Aborted)
 	}
+	if twoPC {
+		fmt.Fprintf(w, "\n[^2pc]: %s\n", twoPCNote(r.Split))
+	}
 	var notes []string
-	notes = append(notes, r.Notes...)
 	for _, c := range r.Cells {
 		if c.NA != "" {
 			notes = append(notes, fmt.Sprintf("%s via %s: n/a, %s.", c.Workload, c.Target, c.NA))
@@ -228,11 +288,81 @@ func (r *report) writeMarkdown(w io.Writer) {
 			notes = append(notes, fmt.Sprintf("%s via %s: `%s`", c.Workload, c.Target, e))
 		}
 	}
-	if len(notes) > 0 {
-		fmt.Fprintln(w)
-		for _, n := range notes {
-			fmt.Fprintf(w, "- %s\n", strings.ReplaceAll(n, "\n", " "))
+	return notes
+}
+
+// twoPCNote explains why TPC-B through two shards is a different workload.
+func twoPCNote(split []shardRows) string {
+	share := "most"
+	if len(split) > 0 {
+		share = fmt.Sprintf("%.0f%% of the", 100*multiShardShare(split))
+	}
+	return "TPC-B via shardproxy-2shard is mostly distributed transactions. pgbench's tpcb-like transaction updates an account, a teller and a branch picked independently (and inserts a history row, which goes with the account); sharded by their own keys, the three rows are on the same shard only by chance, so " +
+		share + " transactions (from how the rows fell on the shards) write on both shards, and the proxy commits those with two-phase commit: PREPARE TRANSACTION on each shard, the decision written to the proxy's data_dir, then COMMIT PREPARED on each shard, more round trips and more PostgreSQL work than a commit on one server. " +
+		"Its ratios to direct and PgBouncer (one server, local commits) are not like for like; it is reported to show what sharding TPC-B costs."
+}
+
+// writeGoals writes the issue's targets, one row per goal and a column per
+// shardproxy target.
+func (r *report) writeGoals(w io.Writer) {
+	fmt.Fprintf(w, "\n### Targets (issue 6)\n\n")
+	if len(r.Cells) > 0 {
+		fmt.Fprint(w, "Ratios of medians from the table above (TPS: shardproxy's over the base's; CPU: shardproxy's proxy CPU per transaction over PgBouncer's). ")
+	}
+	if len(r.Idle) > 0 {
+		fmt.Fprint(w, "Idle client memory from the section below, measured with one shard.")
+	}
+	fmt.Fprint(w, "\n\n")
+	fmt.Fprintf(w, "| target | %s | %s |\n|---|---|---|\n", targetShardproxy1, targetShardproxy2)
+	var names []string
+	byKey := map[string]goal{}
+	for _, g := range r.Goals {
+		if !slices.Contains(names, g.Name) {
+			names = append(names, g.Name)
 		}
+		byKey[g.Name+"/"+g.Target] = g
+	}
+	met, total := 0, 0
+	for _, n := range names {
+		row := []string{n}
+		for _, t := range []string{targetShardproxy1, targetShardproxy2} {
+			g, ok := byKey[n+"/"+t]
+			if !ok {
+				row = append(row, "-")
+				continue
+			}
+			row = append(row, g.result())
+			if g.Value != nil {
+				total++
+				if g.Met {
+					met++
+				}
+			}
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+	}
+	fmt.Fprintf(w, "\n%d of %d measured targets met.\n", met, total)
+}
+
+// writeIdle writes the idle clients' memory.
+func (r *report) writeIdle(w io.Writer) {
+	fmt.Fprintf(w, "\n### Idle clients\n\n")
+	fmt.Fprintf(w, "A fresh shardproxy (one shard, the same tables, transaction pooling, %d server connections) per row; clients log in as a trust user from pgbench-compare, %d at a time, and stay idle after ReadyForQuery. ", poolSize, idleParallel)
+	fmt.Fprintf(w, "Memory is the proxy's VmRSS and RssAnon (/proc/PID/status) after a warm-up (%d clients logged in and left) with no clients, and again with every client idle, each taken once it has settled (within 0.5%% or 256 KiB over 1 s, sampled every 100 ms; at most %s). Per client: the growth over the client count.\n\n", 2*poolSize, memDeadline)
+	fmt.Fprintln(w, "| connection | clients | login time s | VmRSS before KiB | VmRSS after KiB | VmRSS KiB/client | RssAnon before KiB | RssAnon after KiB | RssAnon KiB/client | settled |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+	for _, x := range r.Idle {
+		if x.Error != "" {
+			fmt.Fprintf(w, "| %s | %d | failed | | | | | | | |\n", x.label(), x.Clients)
+			continue
+		}
+		rss, anon := x.perClientKiB()
+		settled := "yes"
+		if !x.Settled {
+			settled = "no (last sample)"
+		}
+		fmt.Fprintf(w, "| %s | %d | %.1f | %d | %d | %.1f | %d | %d | %.1f | %s |\n",
+			x.label(), x.Clients, x.OpenSeconds, x.Before.RSSKiB, x.After.RSSKiB, rss, x.Before.AnonKiB, x.After.AnonKiB, anon, settled)
 	}
 }
 
