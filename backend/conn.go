@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sys/unix"
+
+	"github.com/shardproxy/shardproxy/rawsock"
 )
 
 const (
@@ -104,7 +106,11 @@ func Dial(ctx context.Context, dc DialConfig) (*Conn, error) {
 		if ka > 0 {
 			d.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: ka, Interval: ka, Count: 4}
 		}
-		return d.DialContext(ctx, network, addr)
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return rawsock.Wrap(nc), nil
 	}
 	pc, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -118,9 +124,8 @@ func Dial(ctx context.Context, dc DialConfig) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tc, ok := hc.Conn.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
+	// Go's TCP connections have TCP_NODELAY set from the start: every
+	// flush goes out at once.
 	ps := make(map[string]string, len(hc.ParameterStatuses))
 	for k, v := range hc.ParameterStatuses {
 		ps[k] = v

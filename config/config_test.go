@@ -376,6 +376,8 @@ func TestErrors(t *testing.T) {
 		{"pool size zero", minimal + "pool: {size: 0}\n", nil, []string{"pool.size: must be at least 1, got 0"}},
 		{"negative prepared statements", minimal + "pool: {prepared_statements: -1}\n", nil, []string{"pool.prepared_statements: must be at least 1"}},
 		{"no prepared statements", minimal + "pool: {prepared_statements: 0}\n", nil, []string{"pool.prepared_statements: must be at least 1"}},
+		{"negative gomaxprocs", minimal + "runtime: {gomaxprocs: -1}\n", nil, []string{"runtime.gomaxprocs: must be 0"}},
+		{"unknown plan cache mode", minimal + "pool: {plan_cache_mode: custom}\n", nil, []string{"pool.plan_cache_mode: \"custom\" is not one of"}},
 		{"negative duration", minimal + "pool: {server_lifetime: -1s}\n", nil, []string{"pool.server_lifetime: must not be negative"}},
 		{"max client connections zero", minimal + "limits: {max_client_connections: 0}\n", nil, []string{"limits.max_client_connections: must be at least 1"}},
 		{"message size too small", minimal + "limits: {max_message_size: 1kB}\n", nil, []string{"limits.max_message_size: must be between"}},

@@ -41,6 +41,7 @@ type fileConfig struct {
 	Pool           Pool        `mapstructure:"pool"`
 	Limits         fileLimits  `mapstructure:"limits"`
 	Log            Log         `mapstructure:"log"`
+	Runtime        Runtime     `mapstructure:"runtime"`
 }
 
 type fileUser struct {

@@ -198,7 +198,8 @@ func toFile(c *Config) fileConfig {
 			ShutdownTimeout:        c.Limits.ShutdownTimeout,
 			TCPKeepalive:           c.Limits.TCPKeepalive,
 		},
-		Log: c.Log,
+		Log:     c.Log,
+		Runtime: c.Runtime,
 		Routing: fileRouting{
 			MaxReplicaLag:  byteSize(c.Routing.MaxReplicaLag),
 			ReadYourWrites: &c.Routing.ReadYourWrites,
@@ -241,7 +242,8 @@ func fromFile(fc *fileConfig, lookupEnv func(string) (string, bool)) (*Config, e
 			ShutdownTimeout:        fc.Limits.ShutdownTimeout,
 			TCPKeepalive:           fc.Limits.TCPKeepalive,
 		},
-		Log: fc.Log,
+		Log:     fc.Log,
+		Runtime: fc.Runtime,
 	}
 	var errs []error
 	if count(fc.AdminToken, fc.AdminTokenEnv, fc.AdminTokenFile) > 1 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -25,6 +26,9 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			log := cfg.Logger(os.Stderr)
+			if n := cfg.Runtime.GOMAXPROCS; n > 0 {
+				runtime.GOMAXPROCS(n)
+			}
 			hooks, err := faultHooks()
 			if err != nil {
 				return err

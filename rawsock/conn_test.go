@@ -1,0 +1,163 @@
+package rawsock
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// pair returns a wrapped client end and the plain server end of a
+// loopback TCP connection.
+func pair(t testing.TB) (*Conn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	c, ok := Wrap(nc).(*Conn)
+	if !ok {
+		t.Fatal("a TCP connection was not wrapped")
+	}
+	t.Cleanup(func() { _ = c.Close(); _ = peer.Close() })
+	return c, peer
+}
+
+func TestReadWrite(t *testing.T) {
+	tests := []struct {
+		name string
+		size int
+	}{
+		{"one byte", 1},
+		{"a frame", 300},
+		{"more than the socket buffers", 16 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, peer := pair(t)
+			want := bytes.Repeat([]byte("0123456789abcdef"), tc.size/16+1)[:tc.size]
+			got := make(chan []byte, 1)
+			go func() {
+				b, _ := io.ReadAll(io.LimitReader(peer, int64(tc.size)))
+				got <- b
+			}()
+			if n, err := c.Write(want); err != nil || n != len(want) {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+			if b := <-got; !bytes.Equal(b, want) {
+				t.Fatalf("peer read %d bytes, not what was written", len(b))
+			}
+			// And back, through Read.
+			go func() { _, _ = peer.Write(want) }()
+			back := make([]byte, len(want))
+			if _, err := io.ReadFull(c, back); err != nil || !bytes.Equal(back, want) {
+				t.Fatalf("ReadFull: %v", err)
+			}
+		})
+	}
+}
+
+func TestEOFDeadlineClose(t *testing.T) {
+	t.Run("EOF", func(t *testing.T) {
+		c, peer := pair(t)
+		_ = peer.Close()
+		if _, err := c.Read(make([]byte, 8)); !errors.Is(err, io.EOF) {
+			t.Fatalf("read after the peer closed: %v, want EOF", err)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		c, _ := pair(t)
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		_, err := c.Read(make([]byte, 8))
+		var ne net.Error
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("read past the deadline: %v, want a timeout", err)
+		}
+	})
+	t.Run("close wakes a reader", func(t *testing.T) {
+		c, _ := pair(t)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Read(make([]byte, 8))
+			done <- err
+		}()
+		// The reader may or may not be parked yet; Close must end it
+		// either way.
+		_ = c.Close()
+		select {
+		case err := <-done:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("read on a closed connection: %v, want net.ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close did not wake the reader")
+		}
+	})
+}
+
+func TestWrapLeavesOthersAlone(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if Wrap(a) != a {
+		t.Fatal("a non-TCP connection was wrapped")
+	}
+}
+
+// BenchmarkPingPong is one small write and one small read each way, the
+// proxy's pattern, wrapped and plain.
+func BenchmarkPingPong(b *testing.B) {
+	for _, wrapped := range []bool{false, true} {
+		name := "net.TCPConn"
+		if wrapped {
+			name = "rawsock"
+		}
+		b.Run(name, func(b *testing.B) {
+			c, peer := pair(b)
+			var conn net.Conn = c
+			if !wrapped {
+				conn = c.Conn
+			}
+			go func() {
+				buf := make([]byte, 64)
+				for {
+					n, err := peer.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := peer.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+			msg := []byte("Q\x00\x00\x00\x0dSELECT 1\x00")
+			buf := make([]byte, 64)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := conn.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(conn, buf[:len(msg)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
