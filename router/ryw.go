@@ -137,8 +137,9 @@ func (s *session) applyLSNToken(tok string) error {
 // lsnCommand answers SHOW shardproxy.lsn and SET shardproxy.min_lsn, which
 // are the proxy's own; handled is false for any other statement.
 func (s *session) lsnCommand(ctx context.Context, sql string) (handled bool, err error) {
-	// Cheap refusal first: this runs for every statement.
-	if !containsFold(sql, "shardproxy.") {
+	// Cheap refusal first: this runs for every statement, and both
+	// commands start with an s (SHOW, SET).
+	if t := strings.TrimLeft(sql, " \t\r\n"); t == "" || t[0]|0x20 != 's' || !containsFold(t, "shardproxy.") {
 		return false, nil
 	}
 	q := strings.ToLower(strings.TrimSpace(strings.TrimRight(strings.TrimSpace(sql), ";")))
