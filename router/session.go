@@ -162,11 +162,28 @@ type statement struct {
 }
 
 // Serve runs a client's session after login.
+// Its frame stays on the goroutine's stack below every idle wait, so the
+// session is built in newSession: a shallow idle stack is one the runtime
+// can shrink (see wire's Server.serveConn).
 func (r *Router) Serve(ctx context.Context, c *wire.Conn) error {
+	s, err := r.newSession(c)
+	if s == nil {
+		return err
+	}
+	defer r.unregister(s)
+	c.OnForce(s.interruptServer)
+	err = s.run(ctx)
+	s.end()
+	return err
+}
+
+// newSession builds and registers a client's session. It returns nil when
+// the client could not be served and has been told why.
+func (r *Router) newSession(c *wire.Conn) (*session, error) {
 	cred, ok := r.cfg.Backend(c.User)
 	if !ok {
 		c.Goodbye(pgerror.Fatal(pgerror.InvalidAuthorizationSpecification, "user %q has no backend credentials", c.User))
-		return nil
+		return nil, nil
 	}
 	m := r.Map()
 	s := &session{
@@ -182,13 +199,9 @@ func (r *Router) Serve(ctx context.Context, c *wire.Conn) error {
 	}
 	if err := r.register(s); err != nil {
 		c.Goodbye(pgerror.Wrap(err, pgerror.InternalError, "could not start session"))
-		return err
+		return nil, err
 	}
-	defer r.unregister(s)
-	c.OnForce(s.interruptServer)
-	err := s.run(ctx)
-	s.end()
-	return err
+	return s, nil
 }
 
 func (s *session) run(ctx context.Context) error {

@@ -4,6 +4,8 @@ package wire
 // reads frames whole (5-byte header, then the body into a reused buffer) so
 // the router can forward them without decoding, and batches writes until the
 // router flushes (at ReadyForQuery, a client Flush, CopyIn or a full buffer).
+// Its read and write buffers are pooled and given back while the client is
+// idle (idle.go), so an idle client costs little more than its goroutine.
 
 import (
 	"bufio"
@@ -13,6 +15,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -27,6 +30,11 @@ const (
 	// messages: one huge message must not pin its size for the connection's
 	// lifetime.
 	bodyKeepLimit = 64 << 10
+	// idleBodyKeep bounds the body buffer an idle client keeps: most
+	// queries fit, so a busy client reuses its buffer across idle waits.
+	idleBodyKeep = 4 << 10
+	// idleScratchKeep bounds the encoding buffer an idle client keeps.
+	idleScratchKeep = 1 << 10
 )
 
 // ErrMessageTooLarge is returned (wrapped in a 08P01 client error) when a
@@ -36,11 +44,30 @@ var ErrMessageTooLarge = errors.New("message exceeds the maximum message size")
 // Conn is a client connection after authentication.
 type Conn struct {
 	netConn net.Conn
-	r       *bufio.Reader
-	w       *bufio.Writer
-	body    []byte
-	header  [5]byte
+	in      inbuf
+	// w is nil while the client is idle with everything flushed; writes
+	// take one from the pool again (writer).
+	w      *bufio.Writer
+	body   []byte
+	header [5]byte
+	// wheader is WriteFrame's header: one on the stack would escape
+	// (bufio.Writer may hand it to the connection) and cost an allocation
+	// per frame.
+	wheader [5]byte
 	maxBody int
+	// idleRead: BeginIdle ran, so ReadMessage waits for the client
+	// without holding the read buffer (idle.go): raw is the plain socket
+	// (nil for TLS, which reads oneByte instead), fill its read callback,
+	// bound once so that a wait allocates nothing, and fillErr what the
+	// callback met.
+	idleRead bool
+	raw      syscall.RawConn
+	fill     func(fd uintptr) bool
+	fillErr  error
+	oneByte  [1]byte
+	// onWait, set by tests (export_test.go), runs when an idle read is
+	// about to wait without a read buffer.
+	onWait func()
 
 	// User and Database are the startup user and database; Params are the
 	// remaining startup parameters (application_name, options, ...).
@@ -62,22 +89,28 @@ type Conn struct {
 	onForce  func()
 }
 
-func newConn(nc net.Conn, r *bufio.Reader, maxMessageSize int) *Conn {
-	if r == nil {
-		r = bufio.NewReaderSize(nc, readBufferSize)
-	}
-	return &Conn{
+// newConn takes over in, the buffered reader login read the startup
+// packet with (its buffer may hold the client's next bytes).
+func newConn(nc net.Conn, in inbuf, maxMessageSize int) *Conn {
+	c := &Conn{
 		netConn:    nc,
-		r:          r,
-		w:          bufio.NewWriterSize(nc, writeBufferSize),
+		in:         in,
 		maxBody:    maxMessageSize - 4,
 		RemoteAddr: nc.RemoteAddr(),
 	}
+	c.initIdleWait()
+	return c
 }
 
 // ReadMessage reads one frame. The body is valid only until the next call.
 func (c *Conn) ReadMessage() (typ byte, body []byte, err error) {
-	return readFrame(c.r, &c.header, &c.body, c.maxBody)
+	if c.idleRead {
+		c.idleRead = false
+		if err := c.waitIdle(); err != nil {
+			return 0, nil, err
+		}
+	}
+	return readFrame(&c.in, &c.header, &c.body, c.maxBody)
 }
 
 // readFrame reads one typed frame. It is shared by client and server sides.
@@ -108,23 +141,33 @@ func readFrame(r io.Reader, header *[5]byte, buf *[]byte, maxBody int) (byte, []
 
 // Buffered reports how many bytes of client input are already read and
 // waiting, so the router can tell a pipelined batch from a finished one.
-func (c *Conn) Buffered() int { return c.r.Buffered() }
+func (c *Conn) Buffered() int { return c.in.Buffered() }
+
+// writer returns the write buffer, taking one from the pool after an idle
+// wait gave it back.
+func (c *Conn) writer() *bufio.Writer {
+	if c.w == nil {
+		c.w = getWriter(c.netConn)
+	}
+	return c.w
+}
 
 // WriteFrame writes a raw frame (type byte and body).
 func (c *Conn) WriteFrame(typ byte, body []byte) error {
-	var h [5]byte
+	w := c.writer()
+	h := &c.wheader
 	h[0] = typ
 	binary.BigEndian.PutUint32(h[1:], uint32(len(body)+4))
-	if _, err := c.w.Write(h[:]); err != nil {
+	if _, err := w.Write(h[:]); err != nil {
 		return err
 	}
-	_, err := c.w.Write(body)
+	_, err := w.Write(body)
 	return err
 }
 
 // WriteRaw writes bytes that already form whole frames.
 func (c *Conn) WriteRaw(b []byte) error {
-	_, err := c.w.Write(b)
+	_, err := c.writer().Write(b)
 	return err
 }
 
@@ -135,7 +178,7 @@ func (c *Conn) Send(msg pgproto3.BackendMessage) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.w.Write(c.scratch)
+	_, err = c.writer().Write(c.scratch)
 	return err
 }
 
@@ -145,7 +188,12 @@ func (c *Conn) SendError(err error) error {
 }
 
 // Flush writes buffered output to the client.
-func (c *Conn) Flush() error { return c.w.Flush() }
+func (c *Conn) Flush() error {
+	if c.w == nil {
+		return nil
+	}
+	return c.w.Flush()
+}
 
 // Close closes the network connection.
 func (c *Conn) Close() error { return c.netConn.Close() }
@@ -157,6 +205,13 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.netConn.SetReadDead
 // BeginIdle marks the connection as waiting for the client's next message
 // outside a transaction, where a shutdown may close it at once. It returns
 // false when the server is draining: the caller then says goodbye (57P01).
+//
+// An idle client should cost little: when all output is flushed, the write
+// buffer goes back to the pool (the next write takes one again), and the
+// next ReadMessage waits for the client without holding the read buffer
+// (idle.go). The caller must be the goroutine that writes to c, and must
+// call ReadMessage next; another goroutine may write once BeginIdle has
+// returned (a LISTEN watcher does).
 func (c *Conn) BeginIdle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -164,6 +219,8 @@ func (c *Conn) BeginIdle() bool {
 		return false
 	}
 	c.idle = true
+	c.idleRead = true
+	c.releaseWriter()
 	return true
 }
 

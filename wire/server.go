@@ -6,7 +6,6 @@ package wire
 // drains connections on shutdown.
 
 import (
-	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -25,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/shardproxy/shardproxy/pgerror"
+	"github.com/shardproxy/shardproxy/rawsock"
 )
 
 // Startup packet codes (PostgreSQL's pqcomm.h).
@@ -152,15 +152,41 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// serveConn runs one client connection. Its frame stays at the bottom of
+// the goroutine's stack for the connection's whole life, below the idle
+// wait, so all but the handler call is in functions of their own: the
+// runtime halves a stack only while less than a quarter of it is in use,
+// and a shallow idle stack lets an idle client's shrink to 4 KiB.
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
+	c := s.open(nc)
+	if c == nil {
+		return
+	}
+	defer s.closeConn(c)
+	if err := s.handler.Serve(context.Background(), c); err != nil {
+		s.sessionEnded(c, err)
+	}
+}
+
+// open logs the client in and registers its connection. nil means the
+// connection is closed already: a cancel request, a failed login, or a
+// shutdown that began meanwhile.
+func (s *Server) open(nc net.Conn) (c *Conn) {
 	n := s.active.Add(1)
-	defer s.active.Add(-1)
+	defer func() {
+		if c == nil {
+			s.active.Add(-1)
+		}
+	}()
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 		if s.cfg.KeepAlive > 0 {
 			_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: s.cfg.KeepAlive, Interval: s.cfg.KeepAlive, Count: 4})
 		}
+		// Reads and writes outside the scheduler's system call path
+		// (see package rawsock); TLS, if the client asks, runs on top.
+		nc = rawsock.Wrap(nc)
 	}
 	c, err := s.login(nc, n)
 	if err != nil {
@@ -171,11 +197,11 @@ func (s *Server) serveConn(nc net.Conn) {
 			s.log.Debug("client connection ended during login", "remote", nc.RemoteAddr(), "err", err)
 		}
 		_ = nc.Close()
-		return
+		return nil
 	}
 	if c == nil {
 		_ = nc.Close()
-		return
+		return nil
 	}
 	s.mu.Lock()
 	if s.draining {
@@ -183,19 +209,26 @@ func (s *Server) serveConn(nc net.Conn) {
 		_ = c.SendError(pgerror.Fatal(pgerror.AdminShutdown, "the proxy is shutting down"))
 		_ = c.Flush()
 		_ = nc.Close()
-		return
+		c.release()
+		return nil
 	}
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		_ = c.Close()
-	}()
-	if err := s.handler.Serve(context.Background(), c); err != nil {
-		s.log.Debug("session ended", "remote", c.RemoteAddr, "user", c.User, "err", err)
-	}
+	return c
+}
+
+// closeConn ends a connection open returned, after its handler.
+func (s *Server) closeConn(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	_ = c.Close()
+	c.release()
+	s.active.Add(-1)
+}
+
+func (s *Server) sessionEnded(c *Conn, err error) {
+	s.log.Debug("session ended", "remote", c.RemoteAddr, "user", c.User, "err", err)
 }
 
 var errCancelHandled = errors.New("cancel request handled")
@@ -206,10 +239,13 @@ func (s *Server) login(nc net.Conn, active int64) (*Conn, error) {
 	if s.cfg.LoginTimeout > 0 {
 		_ = nc.SetDeadline(time.Now().Add(s.cfg.LoginTimeout))
 	}
-	r := bufio.NewReaderSize(nc, readBufferSize)
+	// in becomes the Conn's reader; until then its buffer goes back to
+	// the pool when login ends.
+	in := &inbuf{src: nc}
+	defer in.release()
 	sslDone, gssDone := false, false
 	for {
-		code, body, err := readStartupPacket(r)
+		code, body, err := readStartupPacket(in)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil, nil
@@ -233,7 +269,7 @@ func (s *Server) login(nc net.Conn, active int64) (*Conn, error) {
 				}
 				continue
 			}
-			if r.Buffered() > 0 {
+			if in.Buffered() > 0 {
 				// Bytes after SSLRequest before the handshake would be
 				// readable in plaintext: a man-in-the-middle injection.
 				return nil, s.refuse(nc, pgerror.New(pgerror.ProtocolViolation, "received unencrypted data after SSL request"))
@@ -246,7 +282,7 @@ func (s *Server) login(nc net.Conn, active int64) (*Conn, error) {
 				return nil, fmt.Errorf("TLS handshake: %w", err)
 			}
 			nc = tc
-			r = bufio.NewReaderSize(nc, readBufferSize)
+			in.src = tc // empty: nothing was read after SSLRequest
 		case codeGSSENCRequest:
 			if gssDone {
 				return nil, s.refuse(nc, pgerror.New(pgerror.ProtocolViolation, "duplicate GSS negotiation request"))
@@ -260,7 +296,7 @@ func (s *Server) login(nc net.Conn, active int64) (*Conn, error) {
 				return nil, s.refuse(nc, pgerror.New(pgerror.FeatureNotSupported,
 					"unsupported frontend protocol %d.%d: server supports 3.0 to 3.0", code>>16, code&0xffff))
 			}
-			return s.startup(nc, r, code, body, active)
+			return s.startup(nc, in, code, body, active)
 		}
 	}
 }
@@ -319,7 +355,7 @@ func cutCString(b []byte) (string, []byte, bool) {
 	return "", nil, false
 }
 
-func (s *Server) startup(nc net.Conn, r *bufio.Reader, version uint32, body []byte, active int64) (*Conn, error) {
+func (s *Server) startup(nc net.Conn, in *inbuf, version uint32, body []byte, active int64) (_ *Conn, err error) {
 	params, err := parseStartupParams(body)
 	if err != nil {
 		return nil, s.refuse(nc, pgerror.Wrap(err, pgerror.ProtocolViolation, "invalid startup packet layout"))
@@ -340,7 +376,13 @@ func (s *Server) startup(nc net.Conn, r *bufio.Reader, version uint32, body []by
 		return nil, s.refuse(nc, pgerror.New(pgerror.TooManyConnections, "sorry, too many clients already").
 			WithHint("the proxy allows limits.max_client_connections = %d clients", s.cfg.MaxClients))
 	}
-	c := newConn(nc, r, s.cfg.MaxMessageSize)
+	c := newConn(nc, *in, s.cfg.MaxMessageSize)
+	*in = inbuf{} // the Conn owns the buffer now
+	defer func() {
+		if err != nil {
+			c.release()
+		}
+	}()
 	c.User, c.Database = user, db
 	var unknownOpts []string
 	for k := range params {

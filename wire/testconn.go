@@ -15,7 +15,7 @@ const testMaxMessageSize = 16 << 20
 // Nothing has been written to nc: the handler's first output is what the
 // client reads first.
 func NewConnForTest(nc net.Conn, user, database string) *Conn {
-	c := newConn(nc, nil, testMaxMessageSize)
+	c := newConn(nc, inbuf{src: nc}, testMaxMessageSize)
 	c.User, c.Database = user, database
 	c.Params = map[string]string{}
 	return c
