@@ -9,8 +9,8 @@
 // (PostgreSQL, the client) frequently preempts the writer on the same
 // core. sysmon then retakes the P and hands it to another thread, and
 // keeps itself waking every 20 µs because it keeps finding work. Profiles
-// of the proxy under pgbench showed sysmon and the thread hand-offs at
-// about a fifth of the proxy's CPU.
+// of the proxy under pgbench showed sysmon alone at about a sixth of the
+// proxy's CPU.
 //
 // The sockets are non-blocking, so no read or write here can block in the
 // kernel: they are made with syscall.RawSyscall inside

@@ -34,8 +34,10 @@ type literalRewrite struct {
 	ok     bool
 	text   []byte   // the statement with $n for the key literals
 	values []string // the parameters, in $n order
-	// names caches server statement names by rewritten text.
-	names map[string]string
+	// names caches server statement names by rewritten text, under the
+	// search_path namesPath.
+	names     map[string]string
+	namesPath string
 	// keys is scratch for the keys in text order.
 	keys []planner.KeyValue
 }
@@ -203,11 +205,14 @@ func isIdentByte(c byte) bool {
 func (s *session) rewriteServerName() string {
 	lr := &s.litRewrite
 	searchPath := s.settings["search_path"]
-	if name, ok := lr.names[string(lr.text)]; ok && lr.names["\x00search_path"] == searchPath {
+	if lr.names == nil || lr.namesPath != searchPath {
+		lr.names, lr.namesPath = make(map[string]string), searchPath
+	}
+	if name, ok := lr.names[string(lr.text)]; ok {
 		return name
 	}
-	if lr.names == nil || len(lr.names) >= maxRewriteNames || lr.names["\x00search_path"] != searchPath {
-		lr.names = map[string]string{"\x00search_path": searchPath}
+	if len(lr.names) >= maxRewriteNames {
+		clear(lr.names)
 	}
 	name := serverStatementName(string(lr.text), nil, "search_path="+searchPath)
 	lr.names[string(lr.text)] = name

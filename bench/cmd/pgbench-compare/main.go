@@ -88,6 +88,7 @@ type options struct {
 	proxyBin    string
 	results     string
 	keep        bool
+	render      string
 }
 
 func parseOptions(args []string, getenv func(string) string) (options, error) {
@@ -122,6 +123,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.StringVar(&o.proxyBin, "proxy", "bin/shardproxy", "shardproxy binary (make build)")
 	fs.StringVar(&o.results, "results", "bench/results", "directory for the results")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (data, configurations, logs)")
+	fs.StringVar(&o.render, "render", "", "write the markdown of a saved results JSON again (after a report change) and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -160,6 +162,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgbench-compare:", err)
 		os.Exit(2)
+	}
+	if opts.render != "" {
+		if err := render(opts.render); err != nil {
+			fmt.Fprintln(os.Stderr, "pgbench-compare:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()

@@ -313,7 +313,8 @@ func (r *report) writeGoals(w io.Writer) {
 		fmt.Fprint(w, "Idle client memory from the section below, measured with one shard.")
 	}
 	fmt.Fprint(w, "\n\n")
-	fmt.Fprintf(w, "| target | %s | %s |\n|---|---|---|\n", targetShardproxy1, targetShardproxy2)
+	goalTargets := []string{targetShardproxy1, targetShardproxy2, targetLiteralParams}
+	fmt.Fprintf(w, "| target | %s |\n|---|---|---|---|\n", strings.Join(goalTargets, " | "))
 	var names []string
 	byKey := map[string]goal{}
 	for _, g := range r.Goals {
@@ -325,7 +326,7 @@ func (r *report) writeGoals(w io.Writer) {
 	met, total := 0, 0
 	for _, n := range names {
 		row := []string{n}
-		for _, t := range []string{targetShardproxy1, targetShardproxy2} {
+		for _, t := range goalTargets {
 			g, ok := byKey[n+"/"+t]
 			if !ok {
 				row = append(row, "-")
@@ -368,6 +369,22 @@ func (r *report) writeIdle(w io.Writer) {
 
 // save writes <dir>/<stamp>.md and .json (each through a .tmp file, so a
 // half-written result never looks finished) and returns the Markdown path.
+// render writes the markdown of the results in a saved JSON file next to
+// it (the .md of the same name).
+func render(jsonPath string) error {
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		return err
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("%s: %w", jsonPath, err)
+	}
+	var md strings.Builder
+	r.writeMarkdown(&md)
+	return os.WriteFile(strings.TrimSuffix(jsonPath, ".json")+".md", []byte(md.String()), 0o644)
+}
+
 func (r *report) save(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
