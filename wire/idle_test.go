@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/shardproxy/shardproxy/pgerror"
+	"github.com/shardproxy/shardproxy/rawsock"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -103,6 +104,13 @@ func pipePair(tb testing.TB) (net.Conn, *wire.Conn) {
 	return client, wire.NewConnForTest(server, "u", "db")
 }
 
+// rawsockPair is tcpPair with the server's end wrapped as Server does.
+func rawsockPair(tb testing.TB) (net.Conn, *wire.Conn) {
+	tb.Helper()
+	client, server := tcpConns(tb)
+	return client, wire.NewConnForTest(rawsock.Wrap(server), "u", "db")
+}
+
 // transports are the kinds of client connection: a plain socket waits
 // idle with a RawConn read, the others with a one-byte read.
 var transports = []struct {
@@ -110,6 +118,7 @@ var transports = []struct {
 	pair func(testing.TB) (net.Conn, *wire.Conn)
 }{
 	{"tcp", tcpPair},
+	{"rawsock", rawsockPair},
 	{"tls", tlsPair},
 	{"pipe", pipePair},
 }
@@ -298,10 +307,10 @@ func TestIdleWaitKeepsUnflushedOutput(t *testing.T) {
 
 func TestIdleWaitEnds(t *testing.T) {
 	cases := []struct {
-		name    string
-		tcpOnly bool
-		end     func(client net.Conn, c *wire.Conn)
-		want    error
+		name       string
+		socketOnly bool
+		end        func(client net.Conn, c *wire.Conn)
+		want       error
 	}{
 		{"Close", false, func(_ net.Conn, c *wire.Conn) { _ = c.Close() }, net.ErrClosed},
 		{"client closes", false, func(client net.Conn, _ *wire.Conn) { _ = client.Close() }, io.EOF},
@@ -312,9 +321,9 @@ func TestIdleWaitEnds(t *testing.T) {
 		// Server.Shutdown wakes idle readers so.
 		{"read deadline", false, func(_ net.Conn, c *wire.Conn) { _ = c.SetReadDeadline(time.Now()) }, os.ErrDeadlineExceeded},
 	}
-	for _, tr := range transports[:2] { // tcp and tls
+	for _, tr := range transports[:3] { // the sockets and tls
 		for _, tc := range cases {
-			if tc.tcpOnly && tr.name != "tcp" {
+			if tc.socketOnly && tr.name == "tls" {
 				continue
 			}
 			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {

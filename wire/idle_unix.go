@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"github.com/shardproxy/shardproxy/rawsock"
 )
@@ -54,23 +55,25 @@ func (c *Conn) fillIdle(fd uintptr) bool {
 		b.buf = readPool.Get().(*[readBufferSize]byte)
 	}
 	for {
-		n, err := syscall.Read(int(fd), b.buf[:])
+		// A raw system call, as package rawsock reads: the socket is
+		// non-blocking, so the scheduler need not hear of it.
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b.buf[0])), uintptr(len(b.buf)))
 		switch {
-		case err == syscall.EINTR:
+		case errno == syscall.EINTR:
 			continue
-		case err == syscall.EAGAIN:
+		case errno == syscall.EAGAIN:
 			b.release()
 			if c.onWait != nil {
 				c.onWait()
 			}
 			return false
-		case err != nil:
+		case errno != 0:
 			c.fillErr = &net.OpError{Op: "read", Net: c.netConn.LocalAddr().Network(),
-				Source: c.netConn.LocalAddr(), Addr: c.RemoteAddr, Err: os.NewSyscallError("read", err)}
+				Source: c.netConn.LocalAddr(), Addr: c.RemoteAddr, Err: os.NewSyscallError("read", errno)}
 		case n == 0:
 			c.fillErr = io.EOF
 		default:
-			b.r, b.w = 0, n
+			b.r, b.w = 0, int(n)
 		}
 		return true
 	}
