@@ -30,10 +30,11 @@ const benchQuery = "SELECT 1"
 
 // benchSession is a client logged into a Router that serves it.
 type benchSession struct {
-	nc     net.Conn
-	r      *bufio.Reader
-	header [5]byte
-	body   []byte
+	backends []*fakeBackend // one per shard
+	nc       net.Conn
+	r        *bufio.Reader
+	header   [5]byte
+	body     []byte
 }
 
 // newBenchSession starts a fake backend, a router with one shard on it and
@@ -48,8 +49,11 @@ func newBenchSession(tb testing.TB) *benchSession { return newBenchSessionSharde
 func newBenchSessionSharded(tb testing.TB, shards int) *benchSession {
 	tb.Helper()
 	var list []metadata.Shard
+	var backends []*fakeBackend
 	for i := range max(shards, 1) {
-		list = append(list, metadata.Shard{ID: fmt.Sprintf("s%d", i), Primary: startFakeBackend(tb).Addr()})
+		fb := startFakeBackend(tb)
+		backends = append(backends, fb)
+		list = append(list, metadata.Shard{ID: fmt.Sprintf("s%d", i), Primary: fb.Addr()})
 	}
 	m, err := metadata.NewMap(1, list)
 	if err != nil {
@@ -119,7 +123,7 @@ func newBenchSessionSharded(tb testing.TB, shards int) *benchSession {
 	done := make(chan error, 1)
 	go func() { done <- rt.Serve(context.Background(), wc) }()
 
-	s := &benchSession{nc: client, r: bufio.NewReaderSize(client, 16<<10)}
+	s := &benchSession{backends: backends, nc: client, r: bufio.NewReaderSize(client, 16<<10)}
 	tb.Cleanup(func() {
 		_, _ = client.Write([]byte{'X', 0, 0, 0, 4})
 		select {
@@ -393,5 +397,37 @@ func TestRoundTripHarness(t *testing.T) {
 				s.roundTrip(t, req)
 			}
 		})
+	}
+}
+
+// TestExtendedAcrossShardsSyncsOnce: a driver's Parse/Bind/Execute/Sync
+// whose key moves between shards costs each batch one Sync, on the shard
+// it ran on. The repeated unnamed Parse takes no connection of its own, so
+// no other shard is flushed or synced for it.
+func TestExtendedAcrossShardsSyncsOnce(t *testing.T) {
+	s := newBenchSessionSharded(t, 2)
+	_ = s.nc.SetDeadline(time.Now().Add(20 * time.Second))
+	each := shardedScenarios[1].each // Extended
+	if shardedScenarios[1].name != "Extended" {
+		t.Fatal("scenario order changed")
+	}
+	for aid := 1; aid <= 10; aid++ {
+		s.roundTrip(t, each(t, aid)) // statements prepared on both shards
+	}
+	var syncs, flushes int64
+	for _, fb := range s.backends {
+		syncs -= fb.syncs.Load()
+		flushes -= fb.flushes.Load()
+	}
+	const n = 200
+	for i := range n {
+		s.roundTrip(t, each(t, 1+i*7919%100000))
+	}
+	for _, fb := range s.backends {
+		syncs += fb.syncs.Load()
+		flushes += fb.flushes.Load()
+	}
+	if syncs != n || flushes != 0 {
+		t.Errorf("%d batches reached the shards as %d Syncs and %d Flushes, want %d and 0", n, syncs, flushes, n)
 	}
 }

@@ -36,6 +36,9 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 	if stmt := s.reparse(body); stmt != nil {
 		// The same unnamed Parse as before (a driver's extended-protocol
 		// query): nothing in it needs analysing again.
+		if s.deferParse(stmt) {
+			return nil
+		}
 		if err := s.ensureServer(ctx); err != nil {
 			return err
 		}
@@ -90,7 +93,8 @@ func (s *session) parse(ctx context.Context, body []byte) error {
 	searchPath := s.settings["search_path"]
 	stmt.serverName = serverStatementName(msg.Query, msg.ParameterOIDs, append(sqlTexts, "search_path="+searchPath)...)
 	if msg.Name == "" && len(st.ExecuteNames) == 0 {
-		s.lastUnnamed = unnamedParse{body: append(s.lastUnnamed.body[:0], body...), searchPath: searchPath, stmt: stmt}
+		s.lastUnnamed = unnamedParse{body: append(s.lastUnnamed.body[:0], body...), searchPath: searchPath, stmt: stmt,
+			epoch: s.r.schemaEpoch.Load()}
 	}
 	return s.parsed(msg.Name, stmt)
 }
@@ -103,6 +107,7 @@ type unnamedParse struct {
 	body       []byte
 	searchPath string
 	stmt       *statement
+	epoch      uint64 // the schema epoch it was parsed in
 }
 
 // reparse returns a new statement for an unnamed Parse equal to the last
@@ -117,12 +122,30 @@ func (s *session) reparse(body []byte) *statement {
 	return &statement{serverName: t.serverName, query: t.query, paramOIDs: t.paramOIDs, analysis: t.analysis, parsedInBatch: s.batch.number}
 }
 
-// parsed enters a client's statement in its table and prepares it on the
-// current server connection unless that has it already.
-func (s *session) parsed(name string, stmt *statement) error {
+// deferParse answers a repeated unnamed Parse without a server connection
+// when the session has none and its statements are routed by their Bind:
+// taking the last shard's connection now would cost a Flush and a Sync
+// there whenever the Bind goes elsewhere. The connection the Bind is
+// routed to prepares the statement (ensurePrepared), as it does for any
+// statement parsed on another connection. Only a statement a server
+// accepted before, in the current schema epoch, is answered this way.
+func (s *session) deferParse(stmt *statement) bool {
+	last := &s.lastUnnamed
+	if s.server != nil || !s.sharded() || s.mode != PoolTransaction || s.txStatus != 'I' || s.inTransaction() ||
+		len(s.parked) > 0 || last.stmt.desc == nil || last.epoch != s.r.schemaEpoch.Load() {
+		return false
+	}
+	stmt.desc, stmt.paramDesc = last.stmt.desc, last.stmt.paramDesc
+	s.queue = append(s.queue, expect{kind: 'x', synthetic: parseCompleteFrame, undo: s.enterStatement("", stmt)})
+	return true
+}
+
+// enterStatement puts stmt in the client's statement table under name and
+// returns what undoes that if PostgreSQL skips the message.
+func (s *session) enterStatement(name string, stmt *statement) (undo func()) {
 	prev, hadPrev := s.stmts[name]
 	s.stmts[name] = stmt
-	undo := func() {
+	return func() {
 		if s.stmts[name] == stmt {
 			if hadPrev {
 				s.stmts[name] = prev
@@ -131,6 +154,12 @@ func (s *session) parsed(name string, stmt *statement) error {
 			}
 		}
 	}
+}
+
+// parsed enters a client's statement in its table and prepares it on the
+// current server connection unless that has it already.
+func (s *session) parsed(name string, stmt *statement) error {
+	undo := s.enterStatement(name, stmt)
 	present, stale := s.server.lookupPrepared(stmt.serverName, s.r.schemaEpoch.Load())
 	if present && !stale {
 		stmt.desc, stmt.paramDesc = s.server.preparedDesc(stmt.serverName)

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -34,6 +35,8 @@ type fakeBackend struct {
 	// trace, if set, is called with every statement text the backend
 	// receives (Query and Parse), for debugging.
 	trace func(kind byte, query string)
+	// syncs and flushes count the Sync and Flush messages received.
+	syncs, flushes atomic.Int64
 }
 
 // startFakeBackend listens on 127.0.0.1:0; it is closed when tb ends.
@@ -286,10 +289,12 @@ func (c *fakeConn) loop() error {
 			}
 			c.w.Write(closeCompleteFrame)
 		case 'H':
+			c.f.flushes.Add(1)
 			if err := c.w.Flush(); err != nil {
 				return err
 			}
 		case 'S':
+			c.f.syncs.Add(1)
 			c.skip = false
 			// Unnamed portals end with the implicit transaction.
 			delete(c.portals, "")
