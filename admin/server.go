@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shardproxy/shardproxy/metadata"
 )
 
 // PathPrefix is where the API lives; mount the Server there:
@@ -105,9 +107,9 @@ func NewServer(cfg Config, c Cluster) (*Server, error) {
 	s.routes = map[string]route{
 		PathPrefix + "status": {http.MethodGet, s.handleStatus},
 		PathPrefix + "local":  {http.MethodGet, s.handleLocal},
-		PathPrefix + "shards": {http.MethodGet, s.handleShards},
-		PathPrefix + "tables": {http.MethodGet, s.handleTables},
-		PathPrefix + "ranges": {http.MethodGet, s.handleRanges},
+		PathPrefix + "shards": {http.MethodGet, mapView(s, shardList)},
+		PathPrefix + "tables": {http.MethodGet, mapView(s, tableList)},
+		PathPrefix + "ranges": {http.MethodGet, mapView(s, rangeList)},
 		PathPrefix + "split":  {http.MethodPost, s.handleSplit},
 	}
 	return s, nil
@@ -200,31 +202,17 @@ func (s *Server) local() Local {
 	return l
 }
 
-func (s *Server) handleShards(w http.ResponseWriter, _ *http.Request) {
-	m := s.cluster.Map()
-	if m == nil {
-		writeError(w, errNoMap)
-		return
+// mapView serves one view of the node's current map (503 before it has
+// one).
+func mapView[T any](s *Server, view func(*metadata.Map) T) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		m := s.cluster.Map()
+		if m == nil {
+			writeError(w, errNoMap)
+			return
+		}
+		writeJSON(w, http.StatusOK, view(m))
 	}
-	writeJSON(w, http.StatusOK, shardList(m))
-}
-
-func (s *Server) handleTables(w http.ResponseWriter, _ *http.Request) {
-	m := s.cluster.Map()
-	if m == nil {
-		writeError(w, errNoMap)
-		return
-	}
-	writeJSON(w, http.StatusOK, tableList(m))
-}
-
-func (s *Server) handleRanges(w http.ResponseWriter, _ *http.Request) {
-	m := s.cluster.Map()
-	if m == nil {
-		writeError(w, errNoMap)
-		return
-	}
-	writeJSON(w, http.StatusOK, rangeList(m))
 }
 
 // handleStatus lists the directory and the Raft membership together (a

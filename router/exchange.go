@@ -10,7 +10,6 @@ package router
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -71,11 +70,9 @@ func encodeShardStatement(buf []byte, st *shardStatement) ([]byte, error) {
 // simpleQueryFrame is a Query message.
 func simpleQueryFrame(buf []byte, sql string) []byte {
 	start := len(buf)
-	buf = append(buf, 'Q', 0, 0, 0, 0)
-	buf = append(buf, sql...)
-	buf = append(buf, 0)
-	binary.BigEndian.PutUint32(buf[start+1:], uint32(len(buf)-start-1))
-	return buf
+	buf = appendFrameStart(buf, 'Q')
+	buf = append(append(buf, sql...), 0)
+	return finishFrame(buf, start)
 }
 
 // readAnswer reads one batch's answers from a server up to its

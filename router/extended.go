@@ -246,6 +246,19 @@ func frame(typ byte, body []byte) []byte {
 	return append(b, body...)
 }
 
+// appendFrameStart appends a message's type and a length that
+// finishFrame fills in once the body is appended: messages are built in
+// place in a reused buffer.
+func appendFrameStart(buf []byte, typ byte) []byte {
+	return append(buf, typ, 0, 0, 0, 0)
+}
+
+// finishFrame fills in the length of the message that starts at start.
+func finishFrame(buf []byte, start int) []byte {
+	binary.BigEndian.PutUint32(buf[start+1:], uint32(len(buf)-start-1))
+	return buf
+}
+
 // errResultTypeChanged is PostgreSQL's own error for a prepared statement
 // whose result type changed under it.
 func errResultTypeChanged() *pgerror.Error {

@@ -271,15 +271,3 @@ func (s *session) sendLiteralParams() error {
 		expect{kind: 'S'})
 	return nil
 }
-
-// appendFrameStart appends a frame's type and a length to be filled in by
-// finishFrame.
-func appendFrameStart(buf []byte, typ byte) []byte {
-	return append(buf, typ, 0, 0, 0, 0)
-}
-
-// finishFrame fills in the length of the frame that starts at start.
-func finishFrame(buf []byte, start int) []byte {
-	binary.BigEndian.PutUint32(buf[start+1:], uint32(len(buf)-start-1))
-	return buf
-}

@@ -147,12 +147,6 @@ func (s *session) relay(ctx context.Context) error {
 			if er.Severity == "FATAL" && forward {
 				s.serverSentFatal = true
 			}
-			if head.kind == 'B' && head.stmt == nil && head.serverName != "" && er.Code == staleResultTypeCode && er.Message == staleResultTypeMsg {
-				// A rewritten simple query's statement changed under it
-				// (DDL the proxy did not see): prepared again next time.
-				sc.forgetPrepared(head.serverName)
-				sc.toClose = append(sc.toClose, head.serverName)
-			}
 			if s.staleStatement(head, &er) {
 				forward = false
 			}

@@ -76,12 +76,24 @@ func (b *batchState) reset() {
 // staleStatement reacts to "cached plan must not change result type" on
 // the answer to a Bind. It reports whether the error is hidden for a replay.
 func (s *session) staleStatement(head *expect, er *pgproto3.ErrorResponse) bool {
-	if er.Code != staleResultTypeCode || er.Message != staleResultTypeMsg || (head.kind != 'B' && head.kind != 'D') || head.stmt == nil {
+	if er.Code != staleResultTypeCode || er.Message != staleResultTypeMsg || (head.kind != 'B' && head.kind != 'D') {
+		return false
+	}
+	name := head.serverName // a rewritten simple query's (literalparams.go)
+	if head.stmt != nil {
+		name = head.stmt.serverName
+	}
+	if name == "" {
 		return false
 	}
 	sc := s.server
-	sc.forgetPrepared(head.stmt.serverName)
-	sc.toClose = append(sc.toClose, head.stmt.serverName)
+	sc.forgetPrepared(name)
+	sc.toClose = append(sc.toClose, name)
+	if head.stmt == nil {
+		// The client sent a simple query: the error reaches it, and the
+		// next one prepares the statement again.
+		return false
+	}
 	if s.mode != PoolTransaction || s.batch.startTx != 'I' || s.batch.rows || s.batch.retried || s.batch.executedBefore(head) ||
 		head.stmt.parsedInBatch != s.batch.number {
 		return false

@@ -9,12 +9,14 @@ package sharded_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/shardproxy/shardproxy/test/testenv"
 )
@@ -77,6 +79,45 @@ func TestLiteralParameters(t *testing.T) {
 			t.Run(fmt.Sprintf("%02d", i), func(t *testing.T) {
 				check(t, simple, q, direct, lit)
 			})
+		}
+	})
+
+	// A table altered behind the proxy's back: the rewritten statement's
+	// result type changed. That query fails as a cached statement does
+	// in PostgreSQL (0A000); the next one is prepared again and sees the
+	// new column.
+	t.Run("result type changed behind the proxy", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		conn := testenv.Connect(t, ctx, url)
+		// copy_items is configured sharded by id (tableConfig).
+		if _, err := conn.Exec(ctx, "CREATE TABLE copy_items (id bigint PRIMARY KEY, v text)"); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Exec(context.Background(), "DROP TABLE copy_items")
+		if _, err := conn.Exec(ctx, "INSERT INTO copy_items VALUES (1, 'a')"); err != nil {
+			t.Fatal(err)
+		}
+		const q = "SELECT * FROM copy_items WHERE id = 1"
+		if _, err := conn.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"s1", "s2", "s3"} {
+			direct := testenv.Connect(t, ctx, shardURL(id))
+			if _, err := direct.Exec(ctx, "ALTER TABLE copy_items ADD COLUMN w int DEFAULT 7"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := conn.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "0A000" {
+			t.Fatalf("first query after the change: %v, want 0A000 (cached plan must not change result type)", err)
+		}
+		var gotID int64
+		var v string
+		var w int
+		if err := conn.QueryRow(ctx, q, pgx.QueryExecModeSimpleProtocol).Scan(&gotID, &v, &w); err != nil || w != 7 {
+			t.Fatalf("next query: w=%d, %v; want the new column with 7", w, err)
 		}
 	})
 
