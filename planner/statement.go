@@ -60,6 +60,99 @@ var sessionFunctions = map[string]bool{
 // Analyze describes sql. It never fails: text it cannot make sense of is
 // KindOther and goes to the server, which reports the error.
 func Analyze(sql string) Statement {
+	if plainStatement(sql) {
+		return Statement{}
+	}
+	return analyzeTokens(sql)
+}
+
+// leadingWords are the first words Analyze looks at.
+var leadingWords = [...]string{"set", "reset", "discard", "do", "call", "alter", "drop", "listen",
+	"prepare", "deallocate", "execute", "declare", "create"}
+
+// plainStatement reports, without lexing or allocating, that Analyze would
+// find nothing in sql: one statement whose first word is none of those
+// Analyze looks at, with no word anywhere that its token scan reacts to.
+// Every ordinary SELECT, INSERT, UPDATE and DELETE takes this path; the
+// scan is conservative (a trigger word inside a string literal, a comment,
+// any ';' before the end or any non-ASCII byte sends the text to the full
+// analysis), so it can only be wrong by being slow. Non-ASCII text is
+// left out because strings.ToLower folds a few non-ASCII letters (the
+// Kelvin sign) to ASCII ones.
+func plainStatement(sql string) bool {
+	i := 0
+	for i < len(sql) && isSpaceByte(sql[i]) {
+		i++
+	}
+	if i == len(sql) || !isIdentStart(sql[i]) {
+		return false
+	}
+	j := i
+	for j < len(sql) && isIdentPart(sql[j]) {
+		j++
+	}
+	for _, w := range leadingWords {
+		if strings.EqualFold(sql[i:j], w) {
+			return false
+		}
+	}
+	for k := 0; k < len(sql); k++ {
+		c := sql[k]
+		switch {
+		case c >= 0x80:
+			return false
+		case c == ';':
+			for k++; k < len(sql); k++ {
+				if sql[k] != ';' && !isSpaceByte(sql[k]) {
+					return false
+				}
+			}
+			return true
+		case c|0x20 == 's' && hasPrefixFold(sql[k:], "set_config"),
+			c|0x20 == 'p' && hasPrefixFold(sql[k:], "pg_temp"),
+			c|0x20 == 'a' && hasPrefixFold(sql[k:], "advisory_lock"),
+			c|0x20 == 'i' && hasPrefixFold(sql[k:], "into") && mayNameTemporary(sql[k+len("into"):]):
+			return false
+		}
+	}
+	return true
+}
+
+// mayNameTemporary reports whether the text after an INTO could make it
+// SELECT ... INTO TEMP (or LOCAL TEMP): its next word is temp, temporary
+// or local, or a comment hides what comes next.
+func mayNameTemporary(rest string) bool {
+	i := 0
+	for i < len(rest) && isSpaceByte(rest[i]) {
+		i++
+	}
+	if strings.HasPrefix(rest[i:], "--") || strings.HasPrefix(rest[i:], "/*") {
+		return true
+	}
+	j := i
+	for j < len(rest) && isIdentPart(rest[j]) {
+		j++
+	}
+	w := rest[i:j]
+	return strings.EqualFold(w, "temp") || strings.EqualFold(w, "temporary") || strings.EqualFold(w, "local")
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case; prefix is lower
+// case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if s[i]|0x20 != prefix[i] && s[i] != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// analyzeTokens is Analyze's full path: it lexes sql.
+func analyzeTokens(sql string) Statement {
 	stmts := lex(sql)
 	var st Statement
 	switch len(stmts) {
