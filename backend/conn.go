@@ -200,6 +200,22 @@ func (c *Conn) WriteRaw(b []byte) error {
 // Flush sends buffered frames.
 func (c *Conn) Flush() error { return c.w.Flush() }
 
+// FlushForReply is Flush when the caller reads the server's answer next:
+// on a plain socket the frames go out from inside that read's wait
+// (rawsock's DeferNextWrite), which saves the read that would find
+// nothing yet. The caller must read next, and the frames must draw an
+// answer (end with Sync or a simple Query).
+func (c *Conn) FlushForReply() error {
+	rc, ok := c.netConn.(*rawsock.Conn)
+	if !ok || c.r.Buffered() > 0 {
+		return c.w.Flush()
+	}
+	rc.DeferNextWrite()
+	err := c.w.Flush()
+	rc.EndDefer()
+	return err
+}
+
 // Close closes the connection after a best-effort Terminate.
 func (c *Conn) Close() error {
 	_ = c.netConn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -276,6 +292,9 @@ func (c *Conn) ReadMessageKeepOnError() (byte, []byte, error) {
 // FATAL before closing, say, after a restart) nor closed the socket. It
 // costs one non-blocking peek, no deadline juggling.
 func (c *Conn) Alive() bool {
+	if rc, ok := c.netConn.(*rawsock.Conn); ok && rc.Pending() {
+		return false // a request was never sent: not a clean connection
+	}
 	if c.r.Buffered() > 0 {
 		return false
 	}

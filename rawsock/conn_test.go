@@ -112,6 +112,126 @@ func TestEOFDeadlineClose(t *testing.T) {
 	})
 }
 
+// echo answers every request the peer reads with reply, after reading
+// exactly size bytes of it; what it read goes to got.
+func echo(peer net.Conn, size int, reply []byte, got chan<- []byte) {
+	b := make([]byte, size)
+	if _, err := io.ReadFull(peer, b); err != nil {
+		got <- nil
+		return
+	}
+	got <- b
+	_, _ = peer.Write(reply)
+}
+
+func TestDeferNextWrite(t *testing.T) {
+	t.Run("sent by the read that waits for the reply", func(t *testing.T) {
+		for _, size := range []int{1, 300, maxDeferredWrite} {
+			c, peer := pair(t)
+			req := bytes.Repeat([]byte{'q'}, size)
+			got := make(chan []byte, 1)
+			go echo(peer, size, []byte("answer"), got)
+			c.DeferNextWrite()
+			if n, err := c.Write(req); err != nil || n != size {
+				t.Fatalf("deferred Write = %d, %v", n, err)
+			}
+			c.EndDefer()
+			if !c.Pending() {
+				t.Fatalf("%d bytes: not held back", size)
+			}
+			buf := make([]byte, 6)
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "answer" {
+				t.Fatalf("%d bytes: read %q, %v", size, buf, err)
+			}
+			if b := <-got; !bytes.Equal(b, req) {
+				t.Fatalf("%d bytes: the peer got %d bytes, not the request", size, len(b))
+			}
+			if c.Pending() {
+				t.Fatal("still pending after the read")
+			}
+		}
+	})
+	t.Run("too large to hold", func(t *testing.T) {
+		c, peer := pair(t)
+		req := bytes.Repeat([]byte{'q'}, maxDeferredWrite+1)
+		got := make(chan []byte, 1)
+		go echo(peer, len(req), nil, got)
+		c.DeferNextWrite()
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		c.EndDefer()
+		if c.Pending() {
+			t.Fatal("a write larger than the bound was held back")
+		}
+		if b := <-got; !bytes.Equal(b, req) {
+			t.Fatal("the peer did not get the request")
+		}
+	})
+	t.Run("a later write keeps the order", func(t *testing.T) {
+		c, peer := pair(t)
+		got := make(chan []byte, 1)
+		go echo(peer, 6, nil, got)
+		c.DeferNextWrite()
+		_, _ = c.Write([]byte("first"))
+		c.EndDefer()
+		if _, err := c.Write([]byte("2")); err != nil {
+			t.Fatal(err)
+		}
+		if b := <-got; string(b) != "first2" {
+			t.Fatalf("peer read %q, want first2", b)
+		}
+	})
+	t.Run("EndDefer without a write", func(t *testing.T) {
+		c, peer := pair(t)
+		got := make(chan []byte, 1)
+		go echo(peer, 3, nil, got)
+		c.DeferNextWrite()
+		c.EndDefer()
+		if _, err := c.Write([]byte("now")); err != nil || c.Pending() {
+			t.Fatalf("a write after EndDefer was held back (%v)", err)
+		}
+		if b := <-got; string(b) != "now" {
+			t.Fatalf("peer read %q", b)
+		}
+	})
+	t.Run("send buffer full", func(t *testing.T) {
+		// A tiny send buffer and a peer that reads slowly make the
+		// write inside the read stop short; the rest goes the ordinary
+		// way before the read.
+		c, peer := pair(t)
+		if err := c.Conn.(*net.TCPConn).SetWriteBuffer(4096); err != nil {
+			t.Fatal(err)
+		}
+		_ = peer.(*net.TCPConn).SetReadBuffer(4096)
+		req := bytes.Repeat([]byte("0123456789abcdef"), maxDeferredWrite/16)
+		got := make(chan []byte, 1)
+		go echo(peer, len(req), []byte("ok"), got)
+		c.DeferNextWrite()
+		_, _ = c.Write(req)
+		c.EndDefer()
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ok" {
+			t.Fatalf("read %q, %v", buf, err)
+		}
+		if b := <-got; !bytes.Equal(b, req) {
+			t.Fatal("the peer did not get the whole request in order")
+		}
+	})
+	t.Run("peer gone", func(t *testing.T) {
+		c, peer := pair(t)
+		_ = peer.(*net.TCPConn).SetLinger(0)
+		_ = peer.Close()
+		c.DeferNextWrite()
+		_, _ = c.Write([]byte("Q"))
+		c.EndDefer()
+		// EOF (the peer's FIN came first) or a reset: never a hang.
+		if _, err := c.Read(make([]byte, 8)); err == nil {
+			t.Fatal("read from a closed peer succeeded")
+		}
+	})
+}
+
 func TestWrapLeavesOthersAlone(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
