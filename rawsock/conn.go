@@ -40,9 +40,12 @@ const maxDeferredWrite = 64 << 10
 
 // DeferNextWrite makes the next Write (if it is at most 64 KiB) return at
 // once and leave its bytes to the next Read, which writes them from inside
-// its wait for the reply. The caller promises that a Read comes next and
-// that the peer answers those bytes. It calls EndDefer after that Write
-// (or when it turned out not to write), so a later Write is not held.
+// its wait for the reply. The caller promises that a Read comes next,
+// that the peer answers those bytes, and that the peer has not sent
+// anything it must see read before it can (a pipelining client has; a
+// PostgreSQL server in a request/response exchange has not). It calls
+// EndDefer after that Write (or when it turned out not to write), so a
+// later Write is not held.
 //
 // The point is one system call per request/response: the network poller
 // forgets readiness at the start of every wait, so a Read after a Write

@@ -103,9 +103,14 @@ func (s *session) internalQuery(ctx context.Context, sql string, e expect) error
 func (s *session) roundTrip(ctx context.Context) error {
 	s.unanswered = 0
 	var err error
-	if s.awaitsServer() {
+	if s.mode == PoolTransaction && s.awaitsServer() {
 		// relay reads the server next: the frames go out from inside
-		// that read's wait, one system call fewer per round trip.
+		// that read's wait, one system call fewer per round trip. That
+		// wait does not look at bytes that came before it, which is
+		// safe when nothing but answers comes unasked: not so in
+		// session pooling, where a LISTENing session's notifications
+		// could fill the socket while the server is blocked sending
+		// more.
 		err = s.server.FlushForReply()
 	} else {
 		err = s.server.Flush()
