@@ -242,17 +242,14 @@ func TestWrapLeavesOthersAlone(t *testing.T) {
 }
 
 // BenchmarkPingPong is one small write and one small read each way, the
-// proxy's pattern, wrapped and plain.
+// proxy's pattern: plain, wrapped, and wrapped with the write deferred
+// into the read's wait.
 func BenchmarkPingPong(b *testing.B) {
-	for _, wrapped := range []bool{false, true} {
-		name := "net.TCPConn"
-		if wrapped {
-			name = "rawsock"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, mode := range []string{"net.TCPConn", "rawsock", "rawsock-deferred"} {
+		b.Run(mode, func(b *testing.B) {
 			c, peer := pair(b)
 			var conn net.Conn = c
-			if !wrapped {
+			if mode == "net.TCPConn" {
 				conn = c.Conn
 			}
 			go func() {
@@ -271,9 +268,13 @@ func BenchmarkPingPong(b *testing.B) {
 			buf := make([]byte, 64)
 			b.ReportAllocs()
 			for b.Loop() {
+				if mode == "rawsock-deferred" {
+					c.DeferNextWrite()
+				}
 				if _, err := conn.Write(msg); err != nil {
 					b.Fatal(err)
 				}
+				c.EndDefer()
 				if _, err := io.ReadFull(conn, buf[:len(msg)]); err != nil {
 					b.Fatal(err)
 				}
