@@ -98,6 +98,9 @@ func plainStatement(sql string) bool {
 	}
 	for k := 0; k < len(sql); k++ {
 		c := sql[k]
+		if !scanStops[c] {
+			continue
+		}
 		switch {
 		case c >= 0x80:
 			return false
@@ -117,6 +120,19 @@ func plainStatement(sql string) bool {
 	}
 	return true
 }
+
+// scanStops are the bytes plainStatement looks at: ';', non-ASCII, and
+// the first letters of the words it looks for. Every other byte costs one
+// table load.
+var scanStops = func() (t [256]bool) {
+	for c := 0x80; c < 256; c++ {
+		t[c] = true
+	}
+	for _, c := range ";sSpPaAiI" {
+		t[c] = true
+	}
+	return t
+}()
 
 // mayNameTemporary reports whether the text after an INTO could make it
 // SELECT ... INTO TEMP (or LOCAL TEMP): its next word is temp, temporary

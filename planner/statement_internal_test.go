@@ -90,17 +90,21 @@ func FuzzPlainStatement(f *testing.F) {
 }
 
 func BenchmarkAnalyzePlain(b *testing.B) {
-	sql := "SELECT abalance FROM pgbench_accounts WHERE aid = 4242;"
-	b.Run("fast", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_ = Analyze(sql)
-		}
-	})
-	b.Run("lexed", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_ = analyzeTokens(sql)
-		}
-	})
+	for _, sql := range []string{
+		"SELECT abalance FROM pgbench_accounts WHERE aid = 4242;",
+		"INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (52, 6, 373457, -2730, CURRENT_TIMESTAMP);",
+	} {
+		b.Run("fast/"+sql[:6], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = Analyze(sql)
+			}
+		})
+		b.Run("lexed/"+sql[:6], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = analyzeTokens(sql)
+			}
+		})
+	}
 }
