@@ -91,9 +91,11 @@ func plainStatement(sql string) bool {
 	for j < len(sql) && isIdentPart(sql[j]) {
 		j++
 	}
-	for _, w := range leadingWords {
-		if strings.EqualFold(sql[i:j], w) {
-			return false
+	if first := sql[i:j]; len(first) <= len("deallocate") {
+		for _, w := range leadingWords {
+			if len(w) == len(first) && w[0] == first[0]|0x20 && strings.EqualFold(first, w) {
+				return false
+			}
 		}
 	}
 	for k := 0; k < len(sql); k++ {

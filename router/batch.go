@@ -39,7 +39,7 @@ func (s *session) ensureServer(ctx context.Context) error {
 	// never removed: current_setting(name, true) would say '' where the
 	// client expects NULL. Such a connection goes to clients that use the
 	// setting; others get another connection.
-	for tries := 0; hasForeignCustomSettings(sc.settings, s.settings) && tries <= cap(s.pool.slots); tries++ {
+	for tries := 0; sc.customSettings && hasForeignCustomSettings(sc.settings, s.settings) && tries <= cap(s.pool.slots); tries++ {
 		s.discardCurrent()
 		if sc, err = s.pool.acquire(ctx); err != nil {
 			return clientErrorFrom(err)
@@ -65,7 +65,7 @@ func (s *session) ensureServer(ctx context.Context) error {
 				Message: "could not apply the session's settings on a server connection: " + failed.Message,
 				Hint:    "a setting that worked earlier was refused by the server"}
 		}
-		sc.settings = cloneSettings(s.settings)
+		sc.setSettings(cloneSettings(s.settings))
 	}
 	return nil
 }
@@ -176,7 +176,7 @@ func (s *session) readSettings(ctx context.Context) error {
 		return err
 	}
 	s.settings = got
-	s.server.settings = cloneSettings(got)
+	s.server.setSettings(cloneSettings(got))
 	s.settingsDirty = false
 	return nil
 }

@@ -138,8 +138,9 @@ func (s *session) applyLSNToken(tok string) error {
 // are the proxy's own; handled is false for any other statement.
 func (s *session) lsnCommand(ctx context.Context, sql string) (handled bool, err error) {
 	// Cheap refusal first: this runs for every statement, and both
-	// commands start with an s (SHOW, SET).
-	if t := strings.TrimLeft(sql, " \t\r\n"); t == "" || t[0]|0x20 != 's' || !containsFold(t, "shardproxy.") {
+	// commands start with SH or SET (not SELECT).
+	if t := strings.TrimLeft(sql, " \t\r\n"); len(t) < 3 || t[0]|0x20 != 's' ||
+		t[1]|0x20 != 'h' && (t[1]|0x20 != 'e' || t[2]|0x20 != 't') || !containsFold(t, "shardproxy.") {
 		return false, nil
 	}
 	q := strings.ToLower(strings.TrimSpace(strings.TrimRight(strings.TrimSpace(sql), ";")))

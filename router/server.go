@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"strings"
 	"time"
 
 	"github.com/shardproxy/shardproxy/backend"
@@ -28,8 +29,11 @@ type serverConn struct {
 	// sqlPrepared maps SQL-level PREPARE names to their full PREPARE text.
 	sqlPrepared map[string]string
 	// settings are the session settings (pg_settings source 'session')
-	// the connection has, as the proxy last applied or read them.
-	settings map[string]string
+	// the connection has, as the proxy last applied or read them
+	// (setSettings); customSettings: one of them is a custom (dotted)
+	// setting, which checkout must look for.
+	settings       map[string]string
+	customSettings bool
 	// toClose lists evicted statements still to be closed on the server.
 	toClose []string
 	// dirty: the connection holds session state no other client may
@@ -38,6 +42,17 @@ type serverConn struct {
 	// txStatus is the server's transaction status as of its last
 	// ReadyForQuery: a connection not idle ('I') is never pooled.
 	txStatus byte
+}
+
+// setSettings records the connection's session settings.
+func (sc *serverConn) setSettings(m map[string]string) {
+	sc.settings, sc.customSettings = m, false
+	for k := range m {
+		if strings.Contains(k, ".") {
+			sc.customSettings = true
+			break
+		}
+	}
 }
 
 func newServerConn(bc *backend.Conn, p *pool) *serverConn {
