@@ -9,15 +9,10 @@ package wire_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -27,6 +22,7 @@ import (
 
 	"github.com/shardproxy/shardproxy/pgerror"
 	"github.com/shardproxy/shardproxy/rawsock"
+	"github.com/shardproxy/shardproxy/testcert"
 	"github.com/shardproxy/shardproxy/wire"
 )
 
@@ -72,19 +68,13 @@ func tcpConns(tb testing.TB) (client, server net.Conn) {
 // tlsPair is tcpPair with TLS on top, as after an SSLRequest.
 func tlsPair(tb testing.TB) (net.Conn, *wire.Conn) {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := testcert.New("wire test")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 	tcpClient, tcpServer := tcpConns(tb)
 	client := tls.Client(tcpClient, &tls.Config{InsecureSkipVerify: true})
-	server := tls.Server(tcpServer, &tls.Config{Certificates: []tls.Certificate{cert}})
+	server := tls.Server(tcpServer, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
 	done := make(chan error, 1)
 	go func() { done <- client.Handshake() }()
 	if err := server.Handshake(); err != nil {
