@@ -15,7 +15,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/shardproxy/shardproxy/testcert"
 	"io"
 	"net"
 	"os"
@@ -26,6 +25,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/shardproxy/shardproxy/testcert"
 )
 
 const (
