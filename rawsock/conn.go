@@ -94,9 +94,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if err == nil && c.rerr == nil && len(c.pending) > 0 {
 		// The socket's send buffer was full: the rest of the deferred
 		// bytes go the ordinary way, then the read.
-		rest := c.pending
-		c.pending = nil
-		if _, werr := c.writeAll(rest); werr != nil {
+		if werr := c.flushPending(); werr != nil {
 			c.rbuf = nil
 			return 0, werr
 		}
@@ -142,12 +140,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if len(c.pending) > 0 {
-		rest := c.pending
-		c.pending = nil
-		if _, err := c.writeAll(rest); err != nil {
-			return 0, err
-		}
+	if err := c.flushPending(); err != nil {
+		return 0, err
 	}
 	if c.deferNext {
 		c.deferNext = false
@@ -180,6 +174,17 @@ func (c *Conn) sendPending(fd uintptr) bool {
 	}
 	c.pending = nil
 	return true
+}
+
+// flushPending writes deferred bytes still unsent the ordinary way.
+func (c *Conn) flushPending() error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	rest := c.pending
+	c.pending = nil
+	_, err := c.writeAll(rest)
+	return err
 }
 
 func (c *Conn) writeAll(p []byte) (int, error) {
