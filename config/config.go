@@ -171,6 +171,12 @@ type Pool struct {
 	// the server skips parsing and planning (off by default: it changes
 	// what pg_stat_statements and the server log show).
 	LiteralParameters bool `mapstructure:"literal_parameters"`
+	// PipelineConnections: up to this many of a pool's connections each
+	// carry several clients' one-statement reads at once, written back
+	// to back, so a server backend finds the next request waiting instead
+	// of sleeping between them (0: off). A read may then wait behind
+	// another client's statement for up to about 2 ms.
+	PipelineConnections int `mapstructure:"pipeline_connections"`
 	// PlanCacheMode is the server connections' plan_cache_mode (empty:
 	// the server's own). force_custom_plan is the remedy for statements
 	// whose generic plan is worse than planning each execution.
@@ -302,6 +308,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pool.Size < 1 {
 		bad("pool.size", "must be at least 1, got %d", c.Pool.Size)
+	}
+	if c.Pool.PipelineConnections < 0 || c.Pool.PipelineConnections >= max(c.Pool.Size, 1) {
+		bad("pool.pipeline_connections", "must be from 0 to pool.size - 1 (%d), got %d", max(c.Pool.Size-1, 0), c.Pool.PipelineConnections)
 	}
 	if c.Pool.PreparedStatementsPerServer < 1 {
 		bad("pool.prepared_statements", "must be at least 1 (statements are prepared on server connections), got %d", c.Pool.PreparedStatementsPerServer)

@@ -29,6 +29,9 @@ type pool struct {
 	slots   chan struct{}
 	maxPrep int
 
+	// pipes are the connections taken for pipelining (pipeline.go).
+	pipes pipelines
+
 	mu           sync.Mutex
 	idle         []*serverConn
 	open         int
@@ -75,7 +78,15 @@ func (p *pool) acquire(ctx context.Context) (*serverConn, error) {
 		p.mu.Lock()
 		p.open--
 	}
-	if now.Before(p.backoffUntil) {
+	p.mu.Unlock()
+	return p.connect(ctx)
+}
+
+// connect opens a server connection in a slot the caller holds; the slot
+// is given back when it fails.
+func (p *pool) connect(ctx context.Context) (*serverConn, error) {
+	p.mu.Lock()
+	if time.Now().Before(p.backoffUntil) {
 		err := p.lastErr
 		p.mu.Unlock()
 		<-p.slots
@@ -143,6 +154,7 @@ func (p *pool) discard(sc *serverConn) {
 
 // closeIdle closes every idle connection (shutdown).
 func (p *pool) closeIdle() {
+	p.pipes.closeAll()
 	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil

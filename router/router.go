@@ -55,6 +55,10 @@ type Config struct {
 	// LiteralParameters: simple queries routed by literal keys run as
 	// prepared statements with the keys as parameters (literalparams.go).
 	LiteralParameters bool
+	// PipelineConnections: up to this many connections per pool carry
+	// several sessions' one-statement reads at once (pipeline.go); 0 is
+	// off.
+	PipelineConnections int
 	// PlanCacheMode is the servers' plan_cache_mode ("" leaves the
 	// server's default): force_custom_plan keeps PostgreSQL planning
 	// every execution of the statements the proxy prepares.
@@ -313,6 +317,14 @@ func (r *Router) Cancel(ctx context.Context, pid, secret uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.busy {
+		return
+	}
+	if s.pipe != nil {
+		if err := s.pipe.cancel(ctx, s.pipeReq); err != nil {
+			r.log.Warn("forwarding cancel request failed", "server", s.pipe.sc.Addr, "err", err)
+			return
+		}
+		forwarded = true
 		return
 	}
 	// A statement running on several shards is cancelled on each.

@@ -78,10 +78,14 @@ type session struct {
 	// confirmed with a ReadyForQuery yet (cleared at the client's Sync).
 	batchInBlock bool
 
-	// mu guards server and busy against the cancel path.
+	// mu guards server, pipe and busy against the cancel path.
 	mu     sync.Mutex
 	server *serverConn
 	busy   bool
+	// pipe is the shared connection running the session's request
+	// (pipeline.go); pipeReq is that request, reused.
+	pipe    *pipeConn
+	pipeReq *pipeRequest
 
 	txStatus byte // as of the last ReadyForQuery the client saw
 
@@ -290,8 +294,12 @@ const pipelineChunk = 64 << 10
 // does not end the implicit transaction) once a pipeline grows past
 // pipelineChunk, and relays them.
 func (s *session) drainLongPipeline(n int) error {
+	if s.server == nil {
+		s.unanswered = 0 // nothing went to a server
+		return nil
+	}
 	s.unanswered += n
-	if s.unanswered < pipelineChunk || s.server == nil || len(s.queue) == 0 || s.skipping || s.batch.retry {
+	if s.unanswered < pipelineChunk || len(s.queue) == 0 || s.skipping || s.batch.retry {
 		return nil
 	}
 	if err := s.server.WriteFrame('H', nil); err != nil {

@@ -238,6 +238,11 @@ func (s *session) shardedBind(ctx context.Context, stmt *statement, body []byte)
 		}
 		return true, err
 	}
+	if rt.shard != "" && len(msg.portal) == 0 && s.pipelineIdle() {
+		if handled, err := s.pipelineBind(ctx, rt, stmt, body); handled {
+			return true, err
+		}
+	}
 	if s.txStatus == 'E' && !(rt.plan.Analysis != nil && isTxnEnd(rt.plan.Analysis.Command) && (len(s.parked) > 0 || s.distributedFailed)) {
 		if s.distributedFailed {
 			return true, errAborted()

@@ -291,6 +291,11 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 		return false, nil
 	}
 	if rt.shard != "" {
+		if s.pipelineIdle() && s.pipelinableRead(rt, planner.Analyze(sql)) {
+			if handled, err := s.pipelineQuery(ctx, rt.shard, sql); handled {
+				return true, err
+			}
+		}
 		if err := s.routeTo(ctx, rt); err != nil {
 			return true, s.refuseQuery(err)
 		}

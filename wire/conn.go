@@ -143,6 +143,15 @@ func readFrame(r io.Reader, header *[5]byte, buf *[]byte, maxBody int) (byte, []
 // waiting, so the router can tell a pipelined batch from a finished one.
 func (c *Conn) Buffered() int { return c.in.Buffered() }
 
+// Peek returns the client input already read and not yet consumed,
+// without reading more; it is valid until the next read.
+func (c *Conn) Peek() []byte {
+	if c.in.buf == nil {
+		return nil
+	}
+	return c.in.buf[c.in.r:c.in.w]
+}
+
 // writer returns the write buffer, taking one from the pool after an idle
 // wait gave it back.
 func (c *Conn) writer() *bufio.Writer {

@@ -73,6 +73,16 @@ func proxyTargets() []target {
 			c.Pool.Size = 2
 			c.Pool.ServerLifetime = time.Nanosecond
 		}),
+		// One-statement reads share a pipelined connection (pipeline.go
+		// in router). Pipelining follows the routing plan, so a table is
+		// declared (one no case uses): the cases' own tables are then
+		// unsharded ones, planned and routed to the one shard.
+		proxyTarget("transaction-pipelined", func(c *config.Config) {
+			c.Pool.Mode = config.PoolTransaction
+			c.Pool.Size = 3
+			c.Pool.PipelineConnections = 1
+			c.Tables = []config.Table{{Name: "dp_pipeline_marker", Key: "id"}}
+		}),
 	}
 }
 

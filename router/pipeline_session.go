@@ -1,0 +1,190 @@
+package router
+
+// The session's side of pipelining (pipeline.go): deciding that a request
+// qualifies, handing it to a shared connection, and waiting for its answer.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"github.com/shardproxy/shardproxy/planner"
+)
+
+// pipelineIdle reports whether the session is between transactions with
+// nothing of its own on any server, so its next request may share a
+// connection.
+func (s *session) pipelineIdle() bool {
+	if s.r.cfg.PipelineConnections == 0 || s.mode != PoolTransaction || s.txStatus != 'I' || s.server != nil ||
+		len(s.parked) > 0 || len(s.unsynced) > 0 || len(s.dportals) > 0 || s.openBatch || s.awaitingSync ||
+		s.listening || s.inTransaction() || s.replaying || s.skipping {
+		return false
+	}
+	// Answers the proxy made up (a repeated Parse's ParseComplete) may be
+	// owed; they go to the client ahead of the request's.
+	for i := range s.queue {
+		if s.queue[i].kind != 'x' || s.queue[i].synthetic == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// pipelinableRead reports whether a routed statement is a one-shard read
+// that leaves nothing behind on a connection: no side effects (what lets a
+// replica serve it), and nothing the pooling analysis st would track.
+func (s *session) pipelinableRead(rt *routing, st planner.Statement) bool {
+	a := rt.plan.Analysis
+	if a == nil || !a.ReadOnly || a.Kind != planner.SelectStatement || a.CallsUserFunction ||
+		rt.plan.Statements != nil || rt.plan.TargetHint != "" || s.readsFromReplica(rt) {
+		return false
+	}
+	return st.Kind == planner.KindOther && !st.Opaque && !st.ChangesSettings && !st.ChangesSchema &&
+		st.NeedsSession == "" && !st.Multi && len(st.ExecuteNames) == 0 && len(st.CustomSettings) == 0
+}
+
+// payOwedAnswers writes the made-up answers queued ahead of a pipelined
+// request.
+func (s *session) payOwedAnswers() error {
+	for _, e := range s.queue {
+		if err := s.toClient(0, nil, e.synthetic); err != nil {
+			return err
+		}
+	}
+	s.queue = s.queue[:0]
+	return nil
+}
+
+// pipelineRequest returns the session's request, reset (one at a time).
+func (s *session) pipelineRequest() *pipeRequest {
+	req := s.pipeReq
+	if req == nil {
+		req = &pipeRequest{done: make(chan error, 1)}
+		s.pipeReq = req
+	}
+	done := req.done
+	*req = pipeRequest{c: s.c, done: done, epoch: s.r.schemaEpoch.Load()}
+	return req
+}
+
+// pipelineQuery sends a simple query down a shared connection of the
+// shard. handled is false when it did not go (no connection could take
+// it, or the connection died before answering): the caller runs it the
+// ordinary way.
+func (s *session) pipelineQuery(ctx context.Context, shard string, sql string) (handled bool, err error) {
+	p, err := s.shardPool(shard)
+	if err != nil {
+		return false, nil
+	}
+	pc := p.pipeFor(ctx, s.settings)
+	if pc == nil {
+		return false, nil
+	}
+	s.scratch = simpleQueryFrame(s.scratch[:0], sql)
+	if err := s.payOwedAnswers(); err != nil {
+		return true, err
+	}
+	req := s.pipelineRequest()
+	if !pc.submit(req, nil, s.scratch) {
+		return false, nil
+	}
+	if err := s.awaitPipe(pc, req); err != nil {
+		if errors.Is(err, errPipeLost) {
+			return false, nil
+		}
+		return true, err
+	}
+	s.shardID, s.pool = shard, p
+	// PostgreSQL drops the unnamed statement at every simple query.
+	delete(s.stmts, "")
+	return true, nil
+}
+
+// awaitPipe waits for the request's ReadyForQuery; meanwhile a cancel
+// request from the client reaches the server if the request is running.
+func (s *session) awaitPipe(pc *pipeConn, req *pipeRequest) error {
+	s.mu.Lock()
+	s.pipe, s.busy = pc, true
+	s.mu.Unlock()
+	err := <-req.done
+	s.mu.Lock()
+	s.pipe, s.busy = nil, false
+	s.mu.Unlock()
+	return err
+}
+
+// pipelineBind sends an unnamed-portal Bind down a shared connection of
+// its shard when the client's Describe, Execute and Sync of the portal
+// are already buffered behind it (libpq, pgx and JDBC send them in one
+// write). handled is false when it did not go: nothing is consumed, and
+// the caller goes on the ordinary way.
+func (s *session) pipelineBind(ctx context.Context, rt *routing, stmt *statement, body []byte) (handled bool, err error) {
+	if stmt.invalid || !s.pipelinableRead(rt, stmt.analysis) {
+		return false, nil
+	}
+	rest, frames := portalRunAhead(s.c.Peek())
+	if frames == 0 {
+		return false, nil
+	}
+	p, err := s.shardPool(rt.shard)
+	if err != nil {
+		return false, nil
+	}
+	pc := p.pipeFor(ctx, s.settings)
+	if pc == nil {
+		return false, nil
+	}
+	// The same Bind, naming the server's statement, then the client's
+	// Describe, Execute and Sync as they are.
+	nameEnd := bytes.IndexByte(body[1:], 0) + 1
+	b := appendFrameStart(s.scratch[:0], 'B')
+	b = append(append(append(b, 0), stmt.serverName...), body[nameEnd:]...)
+	b = append(finishFrame(b, 0), rest...)
+	s.scratch = b
+	if err := s.payOwedAnswers(); err != nil {
+		return true, err
+	}
+	req := s.pipelineRequest()
+	req.clientName = body[1:nameEnd]
+	req.replayable = stmt.parsedInBatch == s.batch.number
+	if !pc.submit(req, stmt, b) {
+		return false, nil
+	}
+	if err := s.awaitPipe(pc, req); err != nil {
+		switch {
+		case errors.Is(err, errPipeLost):
+			return false, nil
+		case errors.Is(err, errPipeReplay):
+			// As the ordinary path does when a Bind finds its statement
+			// stale: run the batch so far again, its Parse prepared anew.
+			return true, s.replayBatch(ctx)
+		}
+		return true, err
+	}
+	for range frames {
+		if _, _, err := s.c.ReadMessage(); err != nil {
+			return true, &clientLostError{err: err}
+		}
+	}
+	s.batch.reset()
+	s.shardID, s.pool = rt.shard, p
+	return true, nil
+}
+
+// portalRunAhead looks at buffered client input for what completes an
+// unnamed-portal batch after its Bind: an optional Describe of the portal,
+// an Execute of all its rows, and a Sync. It returns those bytes and how
+// many messages they are (0: something else, or not all of it is here).
+func portalRunAhead(in []byte) ([]byte, int) {
+	describe := []byte{'D', 0, 0, 0, 6, 'P', 0}
+	execute := []byte{'E', 0, 0, 0, 9, 0, 0, 0, 0, 0}
+	sync := []byte{'S', 0, 0, 0, 4}
+	n, frames := 0, 0
+	if bytes.HasPrefix(in, describe) {
+		n, frames = len(describe), 1
+	}
+	if !bytes.HasPrefix(in[n:], execute) || !bytes.HasPrefix(in[n+len(execute):], sync) {
+		return nil, 0
+	}
+	return in[:n+len(execute)+len(sync)], frames + 2
+}
