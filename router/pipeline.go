@@ -88,8 +88,8 @@ type pipeRequest struct {
 	// and run the batch the ordinary way (reprepare.go); retry says it
 	// does, and the answer up to ReadyForQuery is dropped.
 	replayable, retry bool
-	epoch      uint64
-	stmt     *statement
+	epoch             uint64
+	stmt              *statement
 	// changed: the prepared statement's result type is not the one the
 	// client was given; the answer becomes PostgreSQL's error for it.
 	changed bool
