@@ -30,6 +30,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -104,6 +105,7 @@ type pipelines struct {
 	mu      sync.Mutex
 	conns   []*pipeConn
 	opening int
+	served  atomic.Uint64
 }
 
 // pipeFor returns a pipelined connection of the pool with the session's
@@ -200,6 +202,7 @@ func (pc *pipeConn) submit(req *pipeRequest, stmt *statement, frames []byte) boo
 		pc.since = time.Now()
 	}
 	pc.inflight = append(pc.inflight, req)
+	pc.p.pipes.served.Add(1)
 	if err == nil {
 		err = pc.sc.WriteRaw(frames)
 	}

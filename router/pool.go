@@ -169,13 +169,22 @@ func (p *pool) closeIdle() {
 type PoolStats struct {
 	Addr, Database, User string
 	Open, Idle, InUse    int
+	// Pipelined counts the open connections that carry pipelined
+	// requests (counted in InUse too); PipelinedRequests the requests
+	// they have served.
+	Pipelined         int
+	PipelinedRequests uint64
 }
 
 func (p *pool) stats() PoolStats {
+	p.pipes.mu.Lock()
+	pipes := len(p.pipes.conns)
+	p.pipes.mu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return PoolStats{Addr: p.key.addr, Database: p.key.database, User: p.key.user,
-		Open: p.open, Idle: len(p.idle), InUse: p.open - len(p.idle)}
+		Open: p.open, Idle: len(p.idle), InUse: p.open - len(p.idle),
+		Pipelined: pipes, PipelinedRequests: p.pipes.served.Load()}
 }
 
 func (k poolKey) String() string { return fmt.Sprintf("%s/%s@%s", k.user, k.database, k.addr) }
