@@ -107,13 +107,13 @@ func evaluateGoals(cells []cell, idle []idleResult) []goal {
 	}
 	baseName := map[string]string{targetDirect: "direct", targetPgBouncer: "PgBouncer"}
 	var out []goal
-	for _, tgt := range []string{targetShardproxy1, targetShardproxy2, targetLiteralParams} {
+	for _, tgt := range goalTargets {
 		for _, tg := range tpsGoals {
 			sp, base := find(tg.workload, tgt), find(tg.workload, tg.base)
 			if sp == nil && base == nil {
 				continue // workload not selected
 			}
-			if tgt == targetLiteralParams && !literalParamsWorkloads[tg.workload] {
+			if runs, _ := targetRuns(tgt, tg.workload); !runs {
 				continue
 			}
 			name := fmt.Sprintf("%s TPS >= %sx %s", tg.workload, factor(tg.min), baseName[tg.base])
@@ -129,7 +129,7 @@ func evaluateGoals(cells []cell, idle []idleResult) []goal {
 			out = append(out, newGoal(name, tgt, v, tg.min, false, "x", why))
 		}
 		for _, c := range cells {
-			if c.Target != tgt || c.NA != "" && tgt == targetLiteralParams {
+			if c.Target != tgt || c.NA != "" && (tgt == targetLiteralParams || tgt == targetPipelined1 || tgt == targetPipelined2) {
 				continue
 			}
 			base := find(c.Workload, targetPgBouncer)

@@ -31,6 +31,7 @@ func TestEvaluateGoals(t *testing.T) {
 		{Workload: "select-prepared", Target: targetPgBouncer, NA: "too old"},
 		summaryCell("select-prepared", targetShardproxy1, 30000, ptr(30)),
 		summaryCell("select-prepared", targetShardproxy2, 29000, ptr(30)),
+		summaryCell("select-extended", targetPipelined1, 14000, ptr(15)),
 	}
 	idle := []idleResult{
 		{Clients: 10000, Before: memory{RSSKiB: 20000}, After: memory{RSSKiB: 20000 + 10000*32}},
@@ -62,6 +63,9 @@ func TestEvaluateGoals(t *testing.T) {
 		{"select-prepared proxy CPU/txn <= PgBouncer's", targetShardproxy1, "n/a (pgbouncer cannot run it)"},
 		{"select-simple TPS >= 1.0x PgBouncer", targetLiteralParams, "1.20x met"},
 		{"select-simple proxy CPU/txn <= PgBouncer's", targetLiteralParams, "0.90x met"},
+		{"select-extended TPS >= 1.3x PgBouncer", targetPipelined1, "1.40x met"},
+		{"select-extended proxy CPU/txn <= PgBouncer's", targetPipelined1, "0.75x met"},
+		{"select-simple TPS >= 1.0x PgBouncer", targetPipelined2, "n/a (not run)"},
 		{"idle client memory (plain TCP, VmRSS) <= 32 KiB", targetShardproxy1, "32.00 KiB met"},
 		{"idle client memory (TLS, VmRSS) <= 32 KiB", targetShardproxy1, "n/a (failed)"},
 	} {
@@ -80,8 +84,10 @@ func TestEvaluateGoals(t *testing.T) {
 		t.Error("a goal for a workload that was not run")
 	}
 	// Per target: 3 TPS goals and 3 CPU goals for the 3 workloads run
-	// (litparams: select-simple only), and the 2 idle goals.
-	if n := len(goals); n != 2*3+2*3+2+2 {
+	// (litparams: select-simple only), the pipelined targets' 3 TPS goals
+	// each (their CPU goals come from cells: one here), and the 2 idle
+	// goals.
+	if n := len(goals); n != 2*3+2*3+2+2*3+1+2 {
 		t.Errorf("%d goals", n)
 	}
 }

@@ -392,10 +392,13 @@ func (b *bench) pgbenchPhase(ctx context.Context, bouncerBin pgbouncerBinary, sc
 		name          string
 		servers       []*localpg.Server
 		literalParams bool
+		pipelined     bool
 	}{
-		{targetShardproxy1, []*localpg.Server{single}, false},
-		{targetShardproxy2, split, false},
-		{targetLiteralParams, []*localpg.Server{single}, true},
+		{targetShardproxy1, []*localpg.Server{single}, false, false},
+		{targetShardproxy2, split, false, false},
+		{targetLiteralParams, []*localpg.Server{single}, true, false},
+		{targetPipelined1, []*localpg.Server{single}, false, true},
+		{targetPipelined2, split, false, true},
 	} {
 		port, err := freePort()
 		if err != nil {
@@ -410,7 +413,7 @@ func (b *bench) pgbenchPhase(ctx context.Context, bouncerBin pgbouncerBinary, sc
 		p, err := startShardproxy(shardproxyConfig{
 			Name: sp.name, Bin: b.proxyBin, Dir: filepath.Join(b.work, sp.name), Port: port,
 			Shards: addrs, User: benchUser, Password: benchUser, PoolSize: poolSize,
-			LiteralParams: sp.literalParams,
+			LiteralParams: sp.literalParams, Pipelined: sp.pipelined,
 		})
 		if err != nil {
 			return err
@@ -444,8 +447,10 @@ func (b *bench) pgbenchPhase(ctx context.Context, bouncerBin pgbouncerBinary, sc
 	}
 
 	for _, w := range o.workloads {
-		if !literalParamsWorkloads[w.Name] {
-			na[w.Name+"/"+targetLiteralParams] = "pool.literal_parameters changes only simple-protocol queries: the same as shardproxy-1shard"
+		for _, t := range targets {
+			if runs, why := targetRuns(t.name, w.Name); !runs {
+				na[w.Name+"/"+t.name] = why
+			}
 		}
 	}
 	cells := 0
