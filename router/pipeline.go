@@ -125,7 +125,7 @@ func (p *pool) pipeFor(ctx context.Context, settings map[string]string) *pipeCon
 		depth, since := len(pc.inflight), pc.since
 		pc.mu.Unlock()
 		if depth == 0 {
-			best = pc
+			best, bestDepth = pc, 0
 			break
 		}
 		if depth < bestDepth && now.Sub(since) < pipelineStall {
