@@ -237,14 +237,28 @@ func (s *session) sendLiteralParams() error {
 		}
 	}
 	if !present || stale {
-		start := len(buf)
-		buf = appendFrameStart(buf, 'P')
-		buf = append(append(buf, name...), 0)
-		buf = append(append(buf, lr.text...), 0)
-		buf = append(buf, 0, 0) // no parameter types: the server infers them
-		buf = finishFrame(buf, start)
+		// No parameter types: the server infers them.
+		buf = appendParse(buf, name, lr.text, nil)
 		s.queue = append(s.queue, expect{kind: 'P', swallow: true, serverName: name, epoch: epoch})
 	}
+	buf = s.appendLiteralRun(buf, name)
+	s.scratch = buf
+	if err := sc.WriteRaw(buf); err != nil {
+		return &serverLostError{err: err}
+	}
+	s.queue = append(s.queue,
+		expect{kind: 'B', swallow: true, serverName: name},
+		expect{kind: 'D', dropNoData: true},
+		expect{kind: 'E'},
+		expect{kind: 'S'})
+	return nil
+}
+
+// appendLiteralRun appends the rewritten query's Bind of the server
+// statement name, with the literals as text parameters, and a Describe,
+// Execute and Sync of its portal.
+func (s *session) appendLiteralRun(buf []byte, name string) []byte {
+	lr := &s.litRewrite
 	start := len(buf)
 	buf = appendFrameStart(buf, 'B')
 	buf = append(buf, 0)                  // unnamed portal
@@ -259,15 +273,18 @@ func (s *session) sendLiteralParams() error {
 	buf = finishFrame(buf, start)
 	buf = append(buf, 'D', 0, 0, 0, 6, 'P', 0)
 	buf = append(buf, 'E', 0, 0, 0, 9, 0, 0, 0, 0, 0)
-	buf = append(buf, 'S', 0, 0, 0, 4)
-	s.scratch = buf
-	if err := sc.WriteRaw(buf); err != nil {
-		return &serverLostError{err: err}
+	return append(buf, 'S', 0, 0, 0, 4)
+}
+
+// appendParse appends a Parse of query as the server statement name.
+func appendParse[T string | []byte](buf []byte, name string, query T, paramOIDs []uint32) []byte {
+	start := len(buf)
+	buf = appendFrameStart(buf, 'P')
+	buf = append(append(buf, name...), 0)
+	buf = append(append(buf, query...), 0)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(paramOIDs)))
+	for _, oid := range paramOIDs {
+		buf = binary.BigEndian.AppendUint32(buf, oid)
 	}
-	s.queue = append(s.queue,
-		expect{kind: 'B', swallow: true, serverName: name},
-		expect{kind: 'D', dropNoData: true},
-		expect{kind: 'E'},
-		expect{kind: 'S'})
-	return nil
+	return finishFrame(buf, start)
 }

@@ -61,15 +61,22 @@ type pipeConn struct {
 	sc *serverConn
 
 	mu sync.Mutex // guards everything below, and writes to sc
-	// inflight are the requests written and not yet answered, in order;
-	// since is when the first of them started running.
-	inflight []*pipeRequest
-	since    time.Time
+	// queue[head:] are the requests written and not yet answered, in
+	// order (the array is reused: no allocation per request); since is
+	// when the first of them started running, or when the last ended.
+	queue []*pipeRequest
+	head  int
+	since time.Time
 	// preparing lists server statements a request in flight prepares.
 	preparing map[string]bool
-	dead      bool
-	wbuf      []byte
+	// dead: the reader ended the connection; retired: it takes no more
+	// requests and closes once those in flight are answered.
+	dead, retired bool
+	wbuf          []byte
 }
+
+// inflight returns how many requests await their answers.
+func (pc *pipeConn) inflight() int { return len(pc.queue) - pc.head }
 
 // pipeRequest is one session's request on a pipeConn.
 type pipeRequest struct {
@@ -89,8 +96,11 @@ type pipeRequest struct {
 	// and run the batch the ordinary way (reprepare.go); retry says it
 	// does, and the answer up to ReadyForQuery is dropped.
 	replayable, retry bool
-	epoch             uint64
-	stmt              *statement
+	// simpleShape: a simple query sent as Bind, Describe, Execute and
+	// Sync (literalparams.go); the client gets a simple query's answer.
+	simpleShape bool
+	epoch       uint64
+	stmt        *statement
 	// changed: the prepared statement's result type is not the one the
 	// client was given; the answer becomes PostgreSQL's error for it.
 	changed bool
@@ -116,14 +126,19 @@ func (p *pool) pipeFor(ctx context.Context, settings map[string]string) *pipeCon
 	pl := &p.pipes
 	pl.mu.Lock()
 	var best *pipeConn
+	var expired []*pipeConn
 	bestDepth := pipelineDepth
 	for _, pc := range pl.conns {
 		if !equalSettings(pc.sc.settings, settings) {
 			continue
 		}
 		pc.mu.Lock()
-		depth, since := len(pc.inflight), pc.since
+		depth, since := pc.inflight(), pc.since
 		pc.mu.Unlock()
+		if p.pipeExpired(pc, depth, since, now) {
+			expired = append(expired, pc)
+			continue
+		}
 		if depth == 0 {
 			best, bestDepth = pc, 0
 			break
@@ -131,6 +146,10 @@ func (p *pool) pipeFor(ctx context.Context, settings map[string]string) *pipeCon
 		if depth < bestDepth && now.Sub(since) < pipelineStall {
 			best, bestDepth = pc, depth
 		}
+	}
+	for _, pc := range expired {
+		pl.removeLocked(pc)
+		pc.retire()
 	}
 	if best != nil && (bestDepth == 0 || len(pl.conns)+pl.opening >= p.cfg.PipelineConnections) {
 		pl.mu.Unlock()
@@ -181,27 +200,28 @@ func (p *pool) openPipe(ctx context.Context, settings map[string]string) *pipeCo
 
 // submit writes a request: frames, behind what the connection needs to
 // run stmt (nil for a simple query): closing statements it evicted, and
-// preparing stmt if it lacks it. False means nothing was written: the
-// connection is gone, or another request is preparing stmt here.
-func (pc *pipeConn) submit(req *pipeRequest, stmt *statement, frames []byte) bool {
+// preparing stmt if it lacks it (from text when set, else stmt.query).
+// False means nothing was written: the connection is gone, or another
+// request is preparing stmt here.
+func (pc *pipeConn) submit(req *pipeRequest, stmt *statement, text, frames []byte) bool {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if pc.dead {
+	if pc.dead || pc.retired {
 		return false
 	}
 	var err error
 	if stmt != nil {
-		if err, ok := pc.prepareLocked(req, stmt); !ok {
+		if err, ok := pc.prepareLocked(req, stmt, text); !ok {
 			return false
 		} else if err != nil {
 			_ = pc.sc.SetDeadline(time.Now())
 			return false
 		}
 	}
-	if len(pc.inflight) == 0 {
+	if pc.inflight() == 0 {
 		pc.since = time.Now()
 	}
-	pc.inflight = append(pc.inflight, req)
+	pc.queue = append(pc.queue, req)
 	pc.p.pipes.served.Add(1)
 	if err == nil {
 		err = pc.sc.WriteRaw(frames)
@@ -222,7 +242,7 @@ func (pc *pipeConn) submit(req *pipeRequest, stmt *statement, frames []byte) boo
 // binds stmt, counting the answers to swallow. ok is false when another
 // request in flight prepares the same statement (this one would fail if
 // that one did, and must not prepare it twice).
-func (pc *pipeConn) prepareLocked(req *pipeRequest, stmt *statement) (err error, ok bool) {
+func (pc *pipeConn) prepareLocked(req *pipeRequest, stmt *statement, text []byte) (err error, ok bool) {
 	name := stmt.serverName
 	if pc.preparing[name] {
 		return nil, false
@@ -248,8 +268,10 @@ func (pc *pipeConn) prepareLocked(req *pipeRequest, stmt *statement) (err error,
 	if !present || stale {
 		// Described too: the answer tells whether the result type is
 		// still the one the client was given.
-		if buf, err = (&pgproto3.Parse{Name: name, Query: stmt.query, ParameterOIDs: stmt.paramOIDs}).Encode(buf); err != nil {
-			return err, true
+		if text != nil {
+			buf = appendParse(buf, name, text, stmt.paramOIDs)
+		} else {
+			buf = appendParse(buf, name, stmt.query, stmt.paramOIDs)
 		}
 		if buf, err = (&pgproto3.Describe{ObjectType: 'S', Name: name}).Encode(buf); err != nil {
 			return err, true
@@ -269,7 +291,7 @@ func (pc *pipeConn) prepareLocked(req *pipeRequest, stmt *statement) (err error,
 // the server is running.
 func (pc *pipeConn) cancel(ctx context.Context, req *pipeRequest) error {
 	pc.mu.Lock()
-	running := len(pc.inflight) > 0 && pc.inflight[0] == req
+	running := pc.inflight() > 0 && pc.queue[pc.head] == req
 	pc.mu.Unlock()
 	if !running {
 		return nil
@@ -282,53 +304,91 @@ func (pc *pipeConn) cancel(ctx context.Context, req *pipeRequest) error {
 // connection, as they would their server's. Only the reader calls it.
 func (pc *pipeConn) fail() {
 	pc.mu.Lock()
-	defer pc.mu.Unlock()
 	pc.dead = true
-	for _, req := range pc.inflight {
+	for _, req := range pc.queue[pc.head:] {
 		if req.delivered {
 			req.done <- &serverLostError{err: errors.New("pipelined server connection lost")}
 		} else {
 			req.done <- errPipeLost
 		}
 	}
-	pc.inflight = nil
-	pl := &pc.p.pipes
-	pl.mu.Lock()
-	for i, c := range pl.conns {
-		if c == pc {
-			pl.conns = append(pl.conns[:i], pl.conns[i+1:]...)
-			break
-		}
-	}
-	pl.mu.Unlock()
+	pc.queue, pc.head = nil, 0
+	pc.mu.Unlock()
+	// Not under pc.mu: pipeFor takes the pipelines lock first.
+	pc.p.pipes.remove(pc)
 	pc.p.discard(pc.sc)
 }
 
-// head returns the request whose answer comes next.
-func (pc *pipeConn) head() *pipeRequest {
-	pc.mu.Lock()
-	defer pc.mu.Unlock()
-	if len(pc.inflight) == 0 {
-		return nil
-	}
-	return pc.inflight[0]
+// remove takes a connection out of the pool's pipelined ones.
+func (pl *pipelines) remove(pc *pipeConn) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	pl.removeLocked(pc)
 }
 
-// finish ends the head request.
-func (pc *pipeConn) finish(req *pipeRequest, err error) {
-	pc.mu.Lock()
-	pc.inflight[0] = nil
-	pc.inflight = pc.inflight[1:]
-	if len(pc.inflight) == 0 {
-		pc.inflight = pc.inflight[:0:0]
-	} else {
-		pc.since = time.Now()
+func (pl *pipelines) removeLocked(pc *pipeConn) {
+	for i, c := range pl.conns {
+		if c == pc {
+			pl.conns = append(pl.conns[:i], pl.conns[i+1:]...)
+			return
+		}
 	}
+}
+
+// pipeExpired applies the pool's server_lifetime and server_idle_timeout
+// to a pipelined connection, as acquire does to pooled ones.
+func (p *pool) pipeExpired(pc *pipeConn, depth int, since, now time.Time) bool {
+	if p.cfg.ServerLifetime > 0 && now.Sub(pc.sc.Created) > p.cfg.ServerLifetime {
+		return true
+	}
+	return depth == 0 && p.cfg.ServerIdleTimeout > 0 && now.Sub(since) > p.cfg.ServerIdleTimeout
+}
+
+// retire stops a connection taking requests (the caller holds the pool's
+// pipelines lock and drops it from the list); its reader closes it once
+// the requests in flight are answered.
+func (pc *pipeConn) retire() {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.retired = true
+	if pc.inflight() == 0 {
+		_ = pc.sc.SetDeadline(time.Now()) // wakes the reader to close it
+	}
+}
+
+// running returns the request whose answer comes next.
+func (pc *pipeConn) running() *pipeRequest {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.inflight() == 0 {
+		return nil
+	}
+	return pc.queue[pc.head]
+}
+
+// finish ends the head request; it reports whether the connection is
+// retired and now idle, for the reader to close.
+func (pc *pipeConn) finish(req *pipeRequest, err error) (closeNow bool) {
+	pc.mu.Lock()
+	pc.queue[pc.head] = nil
+	pc.head++
+	switch n := pc.inflight(); {
+	case n == 0:
+		pc.queue, pc.head = pc.queue[:0], 0
+	case pc.head >= 64 && pc.head >= n:
+		// Never empty under load: move the rest to the front.
+		copy(pc.queue, pc.queue[pc.head:])
+		clear(pc.queue[n:])
+		pc.queue, pc.head = pc.queue[:n], 0
+	}
+	pc.since = time.Now()
 	if req.prepares != "" {
 		delete(pc.preparing, req.prepares)
 	}
+	closeNow = pc.retired && pc.inflight() == 0
 	pc.mu.Unlock()
 	req.done <- err
+	return closeNow
 }
 
 // readAnswers is the connection's reader: each answer goes to the client
@@ -342,7 +402,7 @@ func (pc *pipeConn) readAnswers() {
 			return
 		}
 		if req == nil {
-			if req = pc.head(); req == nil {
+			if req = pc.running(); req == nil {
 				// Nothing asked: a server going away says why first.
 				if typ == 'E' {
 					pc.fail()
@@ -358,24 +418,19 @@ func (pc *pipeConn) readAnswers() {
 		if !pc.answer(req, typ, body) {
 			continue
 		}
-		// ReadyForQuery.
-		var err2 error
+		// ReadyForQuery. A read cannot leave a transaction open; if one
+		// did, the connection is not fit for anyone else.
+		broken := len(body) == 0 || body[0] != 'I'
+		var result error
 		if req.retry {
-			pc.finish(req, errPipeReplay)
-			req = nil
-			continue
+			result = errPipeReplay
+		} else {
+			result = pc.clientFlush(req)
 		}
-		if len(body) == 0 || body[0] != 'I' {
-			// A read cannot leave a transaction open; if one did, the
-			// connection is not fit for anyone else.
-			pc.sc.txStatus = 'E'
-			err2 = pc.clientFlush(req)
-			pc.finish(req, err2)
+		if pc.finish(req, result) || broken {
 			pc.fail()
 			return
 		}
-		err2 = pc.clientFlush(req)
-		pc.finish(req, err2)
 		req = nil
 	}
 }
@@ -431,7 +486,7 @@ func (pc *pipeConn) answer(req *pipeRequest, typ byte, body []byte) bool {
 				req.retry = true
 			}
 		}
-		if !req.retry && er.Message != "" {
+		if !req.retry && !req.simpleShape && er.Message != "" {
 			// The client knows its statement by its own name.
 			er.Message = strings.ReplaceAll(er.Message, `"`+req.serverName+`"`, `"`+string(req.clientName)+`"`)
 			if fixed, err := er.Encode(nil); err == nil {
@@ -452,6 +507,10 @@ func (pc *pipeConn) answer(req *pipeRequest, typ byte, body []byte) bool {
 	switch typ {
 	case 'A':
 		return false // no session of this kind listens
+	case '2', 'n':
+		if req.simpleShape {
+			return false // a simple query's answer has neither
+		}
 	}
 	pc.toClient(req, typ, body, nil)
 	return false

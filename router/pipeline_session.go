@@ -80,12 +80,24 @@ func (s *session) pipelineQuery(ctx context.Context, shard string, sql string) (
 	if pc == nil {
 		return false, nil
 	}
-	s.scratch = simpleQueryFrame(s.scratch[:0], sql)
 	if err := s.payOwedAnswers(); err != nil {
 		return true, err
 	}
 	req := s.pipelineRequest()
-	if !pc.submit(req, nil, s.scratch) {
+	var stmt *statement
+	var text []byte
+	if s.litRewrite.ok {
+		// As a prepared statement with the key literals as parameters
+		// (pool.literal_parameters), answered as the simple query.
+		name := s.rewriteServerName()
+		s.litStmt = statement{serverName: name}
+		stmt, text = &s.litStmt, s.litRewrite.text
+		req.simpleShape = true
+		s.scratch = s.appendLiteralRun(s.scratch[:0], name)
+	} else {
+		s.scratch = simpleQueryFrame(s.scratch[:0], sql)
+	}
+	if !pc.submit(req, stmt, text, s.scratch) {
 		return false, nil
 	}
 	if err := s.awaitPipe(pc, req); err != nil {
@@ -110,6 +122,10 @@ func (s *session) awaitPipe(pc *pipeConn, req *pipeRequest) error {
 	s.mu.Lock()
 	s.pipe, s.busy = nil, false
 	s.mu.Unlock()
+	if errors.Is(err, errPipeLost) && s.c.Forced() {
+		// Shutdown interrupted it (interruptServer): not run again.
+		return &serverLostError{err: err}
+	}
 	return err
 }
 
@@ -147,7 +163,7 @@ func (s *session) pipelineBind(ctx context.Context, rt *routing, stmt *statement
 	req := s.pipelineRequest()
 	req.clientName = body[1:nameEnd]
 	req.replayable = stmt.parsedInBatch == s.batch.number
-	if !pc.submit(req, stmt, b) {
+	if !pc.submit(req, stmt, nil, b) {
 		return false, nil
 	}
 	if err := s.awaitPipe(pc, req); err != nil {

@@ -99,6 +99,8 @@ type session struct {
 	// litRewrite: the current simple query goes to the server with its
 	// key literals as parameters (literalparams.go).
 	litRewrite literalRewrite
+	// litStmt stands for the rewritten query on a pipelined connection.
+	litStmt statement
 	// bindScratch, bindStatement and oidScratch are reused by every
 	// sharded Bind (sharded_extended.go).
 	bindScratch   bindView
@@ -482,5 +484,10 @@ func (s *session) interruptServer() {
 	defer s.mu.Unlock()
 	if s.server != nil {
 		_ = s.server.SetDeadline(time.Now())
+	}
+	if s.pipe != nil {
+		// The shared connection ends for every session on it; they are
+		// all being interrupted.
+		_ = s.pipe.sc.SetDeadline(time.Now())
 	}
 }

@@ -8,6 +8,7 @@ package pooling_test
 // error it would not have had.
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -47,6 +48,26 @@ func pipelinedNode(t *testing.T) *node.Node {
 		c.Pool.PipelineConnections = 2
 		c.Tables = []config.Table{{Name: "pl_items", Key: "id"}}
 	}, node.Options{})
+}
+
+// lockItems locks pl_items against every read until unlock (or the
+// test's end). Its own connection: pg_stat_activity, which the tests poll
+// on the superuser's, is a snapshot per transaction.
+func lockItems(t *testing.T, ctx context.Context) (unlock func()) {
+	t.Helper()
+	locker, err := testenv.Connect(t, ctx, superURL()).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = locker.Rollback(context.Background()) })
+	if _, err := locker.Exec(ctx, "LOCK TABLE pl_items IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := locker.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func pipelineStats(n *node.Node) router.PoolStats {
@@ -133,15 +154,7 @@ func TestPipelinedCancelAndStall(t *testing.T) {
 	}
 	before := pipelineStats(n).PipelinedRequests
 
-	// Its own connection: pg_stat_activity is a snapshot per transaction.
-	locker, err := testenv.Connect(t, ctx, superURL()).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Rollback(ctx)
-	if _, err := locker.Exec(ctx, "LOCK TABLE pl_items IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := lockItems(t, ctx)
 	done := runAsync(ctx, a, "SELECT v FROM pl_items WHERE id = 2 /* A pipelined */")
 	testenv.WaitActive(t, ctx, super, "/* A pipelined */")
 	if got := pipelineStats(n).PipelinedRequests; got <= before {
@@ -159,9 +172,7 @@ func TestPipelinedCancelAndStall(t *testing.T) {
 		t.Fatalf("CancelRequest: %v", err)
 	}
 	testenv.RequireCode(t, testenv.WaitErr(t, ctx, done), "57014")
-	if err := locker.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	unlock()
 	if err := a.QueryRow(ctx, "SELECT v FROM pl_items WHERE id = 3").Scan(&v); err != nil || v != "v3" {
 		t.Fatalf("A after the cancel: %q, %v", v, err)
 	}
@@ -225,15 +236,7 @@ func TestPipelinedServerTerminated(t *testing.T) {
 	// (Read once first: a Parse runs the ordinary way, and it too would
 	// wait for the lock.)
 	read(a, 6, "/* A terminated */")
-	// Its own connection: pg_stat_activity is a snapshot per transaction.
-	locker, err := testenv.Connect(t, ctx, superURL()).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Rollback(ctx)
-	if _, err := locker.Exec(ctx, "LOCK TABLE pl_items IN ACCESS EXCLUSIVE MODE"); err != nil {
-		t.Fatal(err)
-	}
+	unlock := lockItems(t, ctx)
 	done := make(chan error, 1)
 	go func() {
 		var v string
@@ -254,9 +257,7 @@ func TestPipelinedServerTerminated(t *testing.T) {
 			testenv.AppUser).Scan(&running)
 		return running == 1, err
 	})
-	if err := locker.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	unlock()
 	if err := testenv.WaitErr(t, ctx, done); err != nil {
 		t.Fatalf("A's read, its backend terminated under it: %v", err)
 	}

@@ -154,3 +154,44 @@ func TestLiteralParameters(t *testing.T) {
 		t.Errorf("no shard holds the rewritten statement; prepared statements: %s", strings.Join(texts, " | "))
 	})
 }
+
+// TestPipelinedCorpus runs the corpus in both protocols through nodes with
+// pool.pipeline_connections on, alone and with literal_parameters: a
+// one-statement read then shares a server connection with other clients'
+// (router/pipeline.go), and every answer must still be PostgreSQL's own.
+func TestPipelinedCorpus(t *testing.T) {
+	if selfCheck {
+		t.Skip("the self-check compares two plain servers; there is no proxy option to check")
+	}
+	for _, literal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("literal_parameters=%t", literal), func(t *testing.T) {
+			cfg := nodeConfig(cluster)
+			cfg.Pool.Size = 4
+			cfg.Pool.PipelineConnections = 2
+			cfg.Pool.LiteralParameters = literal
+			n, stop, err := testenv.StartSharedNode(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(stop)
+			direct := newSide("direct", directURL)
+			piped := newSide("proxy with pipeline_connections", testenv.URL(n, testenv.AppUser, testenv.AppPassword))
+			defer direct.close()
+			defer piped.close()
+			for i, q := range corpus() {
+				t.Run(fmt.Sprintf("%s/%03d", q.cat, i), func(t *testing.T) {
+					for _, m := range modes {
+						check(t, m, q, direct, piped)
+					}
+				})
+			}
+			var served uint64
+			for _, p := range n.Router().Pools() {
+				served += p.PipelinedRequests
+			}
+			if served < 50 {
+				t.Errorf("%d requests were pipelined: the corpus's reads by key should be", served)
+			}
+		})
+	}
+}
