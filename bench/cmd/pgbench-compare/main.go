@@ -397,8 +397,8 @@ func (b *bench) pgbenchPhase(ctx context.Context, bouncerBin pgbouncerBinary, sc
 		{targetShardproxy1, []*localpg.Server{single}, false, false},
 		{targetShardproxy2, split, false, false},
 		{targetLiteralParams, []*localpg.Server{single}, true, false},
-		{targetPipelined1, []*localpg.Server{single}, false, true},
-		{targetPipelined2, split, false, true},
+		{targetPipelined1, []*localpg.Server{single}, true, true},
+		{targetPipelined2, split, true, true},
 	} {
 		port, err := freePort()
 		if err != nil {
