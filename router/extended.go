@@ -164,6 +164,12 @@ func (s *session) parsed(name string, stmt *statement) error {
 	if present && !stale {
 		stmt.desc, stmt.paramDesc = s.server.preparedDesc(stmt.serverName)
 		s.queue = append(s.queue, expect{kind: 'x', synthetic: parseCompleteFrame, undo: undo})
+		if stmt.desc == nil {
+			// Prepared without a description (a literal_parameters
+			// rewrite of the same text): a statement without one is
+			// never answered without a server (deferParse).
+			return s.writeDescribe(stmt, nil)
+		}
 		return nil
 	}
 	if s.parseQueued(stmt.serverName) {
@@ -207,24 +213,29 @@ func (s *session) hasStatementName(name string) bool {
 // whether the result type changed meanwhile. described, if set, also
 // receives it.
 func (s *session) writeParse(stmt *statement, e expect, described func([]byte)) error {
-	sc := s.server
-	p := pgproto3.Parse{Name: stmt.serverName, Query: stmt.query, ParameterOIDs: stmt.paramOIDs}
-	var err error
-	buf := s.scratch[:0]
-	if buf, err = p.Encode(buf); err != nil {
-		return err
-	}
-	if buf, err = (&pgproto3.Describe{ObjectType: 'S', Name: stmt.serverName}).Encode(buf); err != nil {
-		return err
-	}
-	s.scratch = buf
-	if err := sc.WriteRaw(buf); err != nil {
+	s.scratch = appendParse(s.scratch[:0], stmt.serverName, stmt.query, stmt.paramOIDs)
+	if err := s.server.WriteRaw(s.scratch); err != nil {
 		return &serverLostError{err: err}
 	}
 	e.epoch = s.r.schemaEpoch.Load()
+	s.queue = append(s.queue, e)
+	return s.writeDescribe(stmt, described)
+}
+
+// writeDescribe describes a server statement for the proxy, its answer
+// swallowed: the description is kept with the server statement and, if it
+// has none, the client's statement; described, if set, also receives it.
+func (s *session) writeDescribe(stmt *statement, described func([]byte)) error {
+	sc := s.server
 	name := stmt.serverName
+	b := appendFrameStart(s.scratch[:0], 'D')
+	b = append(append(append(b, 'S'), name...), 0)
+	s.scratch = finishFrame(b, 0)
+	if err := sc.WriteRaw(s.scratch); err != nil {
+		return &serverLostError{err: err}
+	}
 	var paramDesc []byte
-	s.queue = append(s.queue, e, expect{kind: 'D', swallow: true, swallowErrors: true,
+	s.queue = append(s.queue, expect{kind: 'D', swallow: true, swallowErrors: true,
 		onParamDesc: func(body []byte) { paramDesc = bytes.Clone(body) },
 		onDesc: func(desc []byte) {
 			sc.setPreparedDesc(name, desc, paramDesc)

@@ -36,7 +36,7 @@ func (s *session) pipelineIdle() bool {
 func (s *session) pipelinableRead(rt *routing, st planner.Statement) bool {
 	a := rt.plan.Analysis
 	if a == nil || !a.ReadOnly || a.Kind != planner.SelectStatement || a.CallsUserFunction ||
-		rt.plan.Statements != nil || rt.plan.TargetHint != "" || s.readsFromReplica(rt) {
+		rt.plan.Statements != nil || rt.plan.TargetHint != "" {
 		return false
 	}
 	return st.Kind == planner.KindOther && !st.Opaque && !st.ChangesSettings && !st.ChangesSchema &&
@@ -55,6 +55,45 @@ func (s *session) payOwedAnswers() error {
 	return nil
 }
 
+// pipeTarget picks the shared connection for a routed read: on a replica
+// when the read may use one (as routeTo would pick it), else on the
+// shard's primary; nil when none can take it. end closes the replica's
+// outstanding-read account.
+func (s *session) pipeTarget(ctx context.Context, rt *routing) (pc *pipeConn, end func()) {
+	noop := func() {}
+	if s.replicaEligible(rt) {
+		if addr, ok := s.r.cfg.Replicas.PickReplica(rt.shard, s.minLSN[rt.shard]); ok {
+			if pc = s.r.poolFor(addr, s.c.Database, s.cred).pipeFor(ctx, s.settings); pc != nil {
+				return pc, s.r.cfg.Replicas.Begin(addr)
+			}
+		}
+	}
+	p, err := s.shardPool(rt.shard)
+	if err != nil {
+		return nil, noop
+	}
+	return p.pipeFor(ctx, s.settings), noop
+}
+
+// replicaEligible is readsFromReplica for a session pipelineIdle allows:
+// answers it owes already (a deferred ParseComplete) do not tie the read
+// to a connection.
+func (s *session) replicaEligible(rt *routing) bool {
+	if s.r.cfg.Replicas == nil || s.settings[targetSetting] == "primary" {
+		return false
+	}
+	sh, ok := s.r.Map().Shard(rt.shard)
+	return ok && len(sh.Replicas) > 0
+}
+
+// noteShard makes the shard of a pipelined read the session's current
+// one, as useShard would have.
+func (s *session) noteShard(shard string) {
+	if p, err := s.shardPool(shard); err == nil {
+		s.shardID, s.pool = shard, p
+	}
+}
+
 // pipelineRequest returns the session's request, reset (one at a time).
 func (s *session) pipelineRequest() *pipeRequest {
 	req := s.pipeReq
@@ -71,15 +110,12 @@ func (s *session) pipelineRequest() *pipeRequest {
 // shard. handled is false when it did not go (no connection could take
 // it, or the connection died before answering): the caller runs it the
 // ordinary way.
-func (s *session) pipelineQuery(ctx context.Context, shard string, sql string) (handled bool, err error) {
-	p, err := s.shardPool(shard)
-	if err != nil {
-		return false, nil
-	}
-	pc := p.pipeFor(ctx, s.settings)
+func (s *session) pipelineQuery(ctx context.Context, rt *routing, sql string) (handled bool, err error) {
+	pc, end := s.pipeTarget(ctx, rt)
 	if pc == nil {
 		return false, nil
 	}
+	defer end()
 	if err := s.payOwedAnswers(); err != nil {
 		return true, err
 	}
@@ -106,7 +142,7 @@ func (s *session) pipelineQuery(ctx context.Context, shard string, sql string) (
 		}
 		return true, err
 	}
-	s.shardID, s.pool = shard, p
+	s.noteShard(rt.shard)
 	// PostgreSQL drops the unnamed statement at every simple query.
 	delete(s.stmts, "")
 	return true, nil
@@ -142,14 +178,11 @@ func (s *session) pipelineBind(ctx context.Context, rt *routing, stmt *statement
 	if frames == 0 {
 		return false, nil
 	}
-	p, err := s.shardPool(rt.shard)
-	if err != nil {
-		return false, nil
-	}
-	pc := p.pipeFor(ctx, s.settings)
+	pc, end := s.pipeTarget(ctx, rt)
 	if pc == nil {
 		return false, nil
 	}
+	defer end()
 	// The same Bind, naming the server's statement, then the client's
 	// Describe, Execute and Sync as they are.
 	nameEnd := bytes.IndexByte(body[1:], 0) + 1
@@ -183,7 +216,7 @@ func (s *session) pipelineBind(ctx context.Context, rt *routing, stmt *statement
 		}
 	}
 	s.batch.reset()
-	s.shardID, s.pool = rt.shard, p
+	s.noteShard(rt.shard)
 	return true, nil
 }
 

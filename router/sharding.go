@@ -293,7 +293,7 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 	if rt.shard != "" {
 		if s.pipelineIdle() && s.pipelinableRead(rt, planner.Analyze(sql)) {
 			s.planLiteralParams(rt, sql)
-			if handled, err := s.pipelineQuery(ctx, rt.shard, sql); handled {
+			if handled, err := s.pipelineQuery(ctx, rt, sql); handled {
 				return true, err
 			}
 		}

@@ -26,7 +26,7 @@ const pipelineRows = 200
 
 // pipelinedNode starts a node with pipelining on. A table is declared so
 // statements are planned and routed (pipelining follows the routing plan).
-func pipelinedNode(t *testing.T) *node.Node {
+func pipelinedNode(t *testing.T, tune ...func(*config.Config)) *node.Node {
 	t.Helper()
 	ctx := testenv.TestCtx(t, 30*time.Second)
 	super := testenv.Connect(t, ctx, superURL())
@@ -47,6 +47,9 @@ func pipelinedNode(t *testing.T) *node.Node {
 		c.Pool.Size = 6
 		c.Pool.PipelineConnections = 2
 		c.Tables = []config.Table{{Name: "pl_items", Key: "id"}}
+		for _, f := range tune {
+			f(c)
+		}
 	}, node.Options{})
 }
 
@@ -262,4 +265,50 @@ func TestPipelinedServerTerminated(t *testing.T) {
 		t.Fatalf("A's read, its backend terminated under it: %v", err)
 	}
 	read(b, 9, "")
+}
+
+// TestPipelinedAfterLiteralParameters: a literal_parameters rewrite
+// prepares "... WHERE id = $1" on a server connection without describing
+// it; a client's unnamed Parse of that same text found it there and kept
+// no description, so its repeated Parses were never answered by the proxy
+// and its reads never pipelined (found in make bench: extended-protocol
+// reads after a simple-protocol run).
+func TestPipelinedAfterLiteralParameters(t *testing.T) {
+	n := pipelinedNode(t, func(c *config.Config) { c.Pool.LiteralParameters = true })
+	ctx := testenv.TestCtx(t, 30*time.Second)
+	a := testenv.Connect(t, ctx, proxyURL(n))
+	// In a transaction: not pipelined, so the rewrite is prepared on an
+	// ordinary pooled connection, the one the next session gets (LIFO).
+	tx, err := a.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := tx.QueryRow(ctx, "SELECT v FROM pl_items WHERE id = 5", pgx.QueryExecModeSimpleProtocol).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := testenv.Connect(t, ctx, proxyURL(n))
+	read := func(id int) {
+		t.Helper()
+		// Unnamed Parse without parameter types, as libpq and pgbench
+		// send it: the same server statement as the rewrite's.
+		res := b.PgConn().ExecParams(ctx, "SELECT v FROM pl_items WHERE id = $1", [][]byte{[]byte(fmt.Sprint(id))}, nil, nil, nil).Read()
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		if len(res.Rows) != 1 || string(res.Rows[0][0]) != fmt.Sprintf("v%d", id) {
+			t.Fatalf("id %d answered %q", id, res.Rows)
+		}
+	}
+	read(1)
+	before := pipelineStats(n).PipelinedRequests
+	for id := 2; id <= 21; id++ {
+		read(id)
+	}
+	if got := pipelineStats(n).PipelinedRequests - before; got < 19 {
+		t.Errorf("%d of 20 repeated extended-protocol reads were pipelined", got)
+	}
 }

@@ -8,6 +8,7 @@ package replicas_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,9 +47,35 @@ func inRecovery(t *testing.T, ctx context.Context, conn *pgx.Conn) bool {
 	return r
 }
 
-func TestReadsGoToReplica(t *testing.T) {
+// eachPipelining runs a test with pool.pipeline_connections off and on:
+// pipelined reads pick replicas, keep read-your-writes and survive a
+// replica's death as the ordinary ones do.
+func eachPipelining(t *testing.T, test func(t *testing.T, pipes int)) {
+	for _, pipes := range []int{0, 2} {
+		t.Run(fmt.Sprintf("pipeline_connections=%d", pipes), func(t *testing.T) { test(t, pipes) })
+	}
+}
+
+func withPipes(pipes int) func(*config.Config) {
+	return func(c *config.Config) { c.Pool.PipelineConnections = pipes }
+}
+
+// pipelinedOn counts the requests n pipelined to the server at addr.
+func pipelinedOn(n *node.Node, addr string) uint64 {
+	var served uint64
+	for _, p := range n.Router().Pools() {
+		if p.Addr == addr {
+			served += p.PipelinedRequests
+		}
+	}
+	return served
+}
+
+func TestReadsGoToReplica(t *testing.T) { eachPipelining(t, testReadsGoToReplica) }
+
+func testReadsGoToReplica(t *testing.T, pipes int) {
 	ctx := testenv.TestCtx(t, time.Minute)
-	n := startNode(t, nil)
+	n := startNode(t, withPipes(pipes))
 	conn := testenv.Connect(t, ctx, testenv.URL(n, testenv.AppUser, testenv.AppPassword))
 	defer conn.Close(ctx)
 	testenv.WaitFor(t, ctx, "the replica to serve reads", func() (bool, error) { return inRecovery(t, ctx, conn), nil })
@@ -61,6 +88,9 @@ func TestReadsGoToReplica(t *testing.T) {
 	t.Logf("%d of 1000 reads on the replica", onReplica)
 	if onReplica < 900 {
 		t.Fatalf("%d of 1000 reads on the replica, want at least 900", onReplica)
+	}
+	if got := pipelinedOn(n, replica().Addr()); pipes > 0 && got < 900 {
+		t.Errorf("%d reads pipelined to the replica, want at least 900", got)
 	}
 	// Forcing the primary.
 	if r := func() bool {
@@ -108,11 +138,13 @@ func TestLaggingReplicaGetsNoReads(t *testing.T) {
 	testenv.WaitFor(t, ctx, "reads to come back to the replica", func() (bool, error) { return inRecovery(t, ctx, conn), nil })
 }
 
-func TestReadYourWrites(t *testing.T) {
+func TestReadYourWrites(t *testing.T) { eachPipelining(t, testReadYourWrites) }
+
+func testReadYourWrites(t *testing.T, pipes int) {
 	ctx := testenv.TestCtx(t, 3*time.Minute)
 	// A lag bound so large the paused replica stays eligible: only
 	// read-your-writes keeps the session's reads correct.
-	tune := func(c *config.Config) { c.Routing.MaxReplicaLag = 1 << 40 }
+	tune := func(c *config.Config) { c.Routing.MaxReplicaLag = 1 << 40; c.Pool.PipelineConnections = pipes }
 	n1, n2 := startNode(t, tune), startNode(t, tune)
 	setup := super(t, ctx, primary())
 	if _, err := setup.Exec(ctx, "DROP TABLE IF EXISTS ryw; CREATE TABLE ryw (id int PRIMARY KEY, v text); ALTER TABLE ryw OWNER TO app"); err != nil {
@@ -154,6 +186,9 @@ func TestReadYourWrites(t *testing.T) {
 	}
 	run("replica paused, simple protocol", pgx.QueryExecModeSimpleProtocol)
 	run("replica paused, extended protocol", pgx.QueryExecModeCacheStatement)
+	if served := pipelinedOn(n1, primary().Addr()) + pipelinedOn(n1, replica().Addr()); pipes > 0 && served < 1000 {
+		t.Errorf("%d of the 2000 reads were pipelined", served)
+	}
 
 	// The token carries the position to a session on another node: 1000
 	// times, a write through one node read at once through the other.
@@ -193,9 +228,11 @@ func TestReadYourWrites(t *testing.T) {
 	}
 }
 
-func TestReplicaDiesUnderReadLoad(t *testing.T) {
+func TestReplicaDiesUnderReadLoad(t *testing.T) { eachPipelining(t, testReplicaDiesUnderReadLoad) }
+
+func testReplicaDiesUnderReadLoad(t *testing.T, pipes int) {
 	ctx := testenv.TestCtx(t, 3*time.Minute)
-	n := startNode(t, nil)
+	n := startNode(t, withPipes(pipes))
 	url := testenv.URL(n, testenv.AppUser, testenv.AppPassword)
 	probe := testenv.Connect(t, ctx, url)
 	testenv.WaitFor(t, ctx, "the replica to serve reads", func() (bool, error) { return inRecovery(t, ctx, probe), nil })
@@ -231,6 +268,9 @@ func TestReplicaDiesUnderReadLoad(t *testing.T) {
 		}()
 	}
 	testenv.WaitFor(t, ctx, "reads under way", func() (bool, error) { return reads.Load() > 500, nil })
+	if pipes > 0 && pipelinedOn(n, replica().Addr()) == 0 {
+		t.Error("no read was pipelined to the replica")
+	}
 	if err := replica().Kill(); err != nil {
 		t.Fatal(err)
 	}
