@@ -228,9 +228,7 @@ func (s *session) writeParse(stmt *statement, e expect, described func([]byte)) 
 func (s *session) writeDescribe(stmt *statement, described func([]byte)) error {
 	sc := s.server
 	name := stmt.serverName
-	b := appendFrameStart(s.scratch[:0], 'D')
-	b = append(append(append(b, 'S'), name...), 0)
-	s.scratch = finishFrame(b, 0)
+	s.scratch = appendStatementMessage(s.scratch[:0], 'D', name)
 	if err := sc.WriteRaw(s.scratch); err != nil {
 		return &serverLostError{err: err}
 	}

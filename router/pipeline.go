@@ -193,7 +193,7 @@ func (p *pool) openPipe(ctx context.Context, settings map[string]string) *pipeCo
 		}
 		sc.setSettings(cloneSettings(settings))
 	}
-	pc := &pipeConn{p: p, sc: sc, preparing: map[string]bool{}}
+	pc := &pipeConn{p: p, sc: sc, preparing: map[string]bool{}, since: time.Now()}
 	go pc.readAnswers()
 	return pc
 }
@@ -211,11 +211,12 @@ func (pc *pipeConn) submit(req *pipeRequest, stmt *statement, text, frames []byt
 	}
 	var err error
 	if stmt != nil {
-		if err, ok := pc.prepareLocked(req, stmt, text); !ok {
+		prep, ok := pc.prepareLocked(req, stmt, text)
+		if !ok {
 			return false
-		} else if err != nil {
-			_ = pc.sc.SetDeadline(time.Now())
-			return false
+		}
+		if len(prep) > 0 {
+			err = pc.sc.WriteRaw(prep)
 		}
 	}
 	if pc.inflight() == 0 {
@@ -238,11 +239,12 @@ func (pc *pipeConn) submit(req *pipeRequest, stmt *statement, text, frames []byt
 	return true
 }
 
-// prepareLocked buffers what the connection needs before a request that
-// binds stmt, counting the answers to swallow. ok is false when another
-// request in flight prepares the same statement (this one would fail if
-// that one did, and must not prepare it twice).
-func (pc *pipeConn) prepareLocked(req *pipeRequest, stmt *statement, text []byte) (err error, ok bool) {
+// prepareLocked returns what the connection needs before a request that
+// binds stmt (Closes of evicted statements; a Parse and Describe of stmt
+// if it lacks it), counting the answers to swallow. ok is false when
+// another request in flight prepares the same statement (this one would
+// fail if that one did, and must not prepare it twice).
+func (pc *pipeConn) prepareLocked(req *pipeRequest, stmt *statement, text []byte) (prep []byte, ok bool) {
 	name := stmt.serverName
 	if pc.preparing[name] {
 		return nil, false
@@ -251,18 +253,14 @@ func (pc *pipeConn) prepareLocked(req *pipeRequest, stmt *statement, text []byte
 	sc := pc.sc
 	buf := pc.wbuf[:0]
 	for _, evicted := range sc.toClose {
-		if buf, err = (&pgproto3.Close{ObjectType: 'S', Name: evicted}).Encode(buf); err != nil {
-			return err, true
-		}
+		buf = appendStatementMessage(buf, 'C', evicted)
 		req.swallow++
 	}
 	sc.toClose = sc.toClose[:0]
 	present, stale := sc.lookupPrepared(name, req.epoch)
 	if stale {
 		sc.forgetPrepared(name)
-		if buf, err = (&pgproto3.Close{ObjectType: 'S', Name: name}).Encode(buf); err != nil {
-			return err, true
-		}
+		buf = appendStatementMessage(buf, 'C', name)
 		req.swallow++
 	}
 	if !present || stale {
@@ -273,18 +271,22 @@ func (pc *pipeConn) prepareLocked(req *pipeRequest, stmt *statement, text []byte
 		} else {
 			buf = appendParse(buf, name, stmt.query, stmt.paramOIDs)
 		}
-		if buf, err = (&pgproto3.Describe{ObjectType: 'S', Name: name}).Encode(buf); err != nil {
-			return err, true
-		}
+		buf = appendStatementMessage(buf, 'D', name)
 		req.swallow += 2
 		req.prepares, req.stmt = name, stmt
 		pc.preparing[name] = true
 	}
 	pc.wbuf = buf
-	if len(buf) > 0 {
-		return sc.WriteRaw(buf), true
-	}
-	return nil, true
+	return buf, true
+}
+
+// appendStatementMessage appends a Close ('C') or Describe ('D') of a
+// server statement.
+func appendStatementMessage(buf []byte, typ byte, name string) []byte {
+	start := len(buf)
+	buf = appendFrameStart(buf, typ)
+	buf = append(append(append(buf, 'S'), name...), 0)
+	return finishFrame(buf, start)
 }
 
 // cancel forwards a client's cancel request when its request is the one

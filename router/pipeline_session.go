@@ -66,6 +66,10 @@ func (s *session) pipeTarget(ctx context.Context, rt *routing) (pc *pipeConn, en
 			if pc = s.r.poolFor(addr, s.c.Database, s.cred).pipeFor(ctx, s.settings); pc != nil {
 				return pc, s.r.cfg.Replicas.Begin(addr)
 			}
+			// The ordinary way, to a replica: a read the replicas can
+			// serve does not move to the primary for want of a shared
+			// connection.
+			return nil, noop
 		}
 	}
 	p, err := s.shardPool(rt.shard)
