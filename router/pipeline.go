@@ -73,6 +73,10 @@ type pipeConn struct {
 	// requests and closes once those in flight are answered.
 	dead, retired bool
 	wbuf          []byte
+	// cancelFor is the request a client's cancel was last forwarded for,
+	// at cancelAt (see cancel).
+	cancelFor *pipeRequest
+	cancelAt  time.Time
 }
 
 // inflight returns how many requests await their answers.
@@ -93,9 +97,12 @@ type pipeRequest struct {
 	clientName []byte
 	// replayable: the client's Parse of the statement is in this batch,
 	// so when the server finds its plan stale, the proxy can hide that
-	// and run the batch the ordinary way (reprepare.go); retry says it
-	// does, and the answer up to ReadyForQuery is dropped.
-	replayable, retry bool
+	// and run the batch the ordinary way (reprepare.go).
+	replayable bool
+	// again is set when the answer is hidden (dropped up to its
+	// ReadyForQuery) and the session runs the request again:
+	// errPipeReplay, or errPipeLost (run it the ordinary way).
+	again error
 	// simpleShape: a simple query sent as Bind, Describe, Execute and
 	// Sync (literalparams.go); the client gets a simple query's answer.
 	simpleShape bool
@@ -291,15 +298,46 @@ func appendStatementMessage(buf []byte, typ byte, name string) []byte {
 
 // cancel forwards a client's cancel request when its request is the one
 // the server is running.
+//
+// PostgreSQL cancels whatever the backend runs when the request arrives:
+// if the client's request finished just before, the next one (another
+// client's) is cancelled instead. So for a while after a cancel, a request
+// nothing of whose answer went out that fails with "canceling statement
+// due to user request" is run again the ordinary way (reads have no side
+// effects) and its client never sees the other's cancel.
 func (pc *pipeConn) cancel(ctx context.Context, req *pipeRequest) error {
 	pc.mu.Lock()
 	running := pc.inflight() > 0 && pc.queue[pc.head] == req
+	if running {
+		pc.cancelFor, pc.cancelAt = req, time.Now()
+	}
 	pc.mu.Unlock()
 	if !running {
 		return nil
 	}
 	return pc.sc.Cancel(ctx)
 }
+
+// cancelWindow is how long after a forwarded cancel another request's
+// 57014 is taken for that cancel landing late.
+const cancelWindow = 5 * time.Second
+
+// strayCancel reports whether an error answering req is a cancel meant for
+// another request.
+func (pc *pipeConn) strayCancel(req *pipeRequest, body []byte) bool {
+	pc.mu.Lock()
+	pending := pc.cancelFor != nil && pc.cancelFor != req && time.Since(pc.cancelAt) < cancelWindow
+	pc.mu.Unlock()
+	if !pending || req.delivered {
+		return false
+	}
+	var er pgproto3.ErrorResponse
+	return er.Decode(body) == nil && er.Code == string(pgerror.QueryCanceled) && er.Message == userCancelMsg
+}
+
+// userCancelMsg is PostgreSQL's message for a cancel request (a statement
+// timeout has the same SQLSTATE and another message).
+const userCancelMsg = "canceling statement due to user request"
 
 // fail ends the connection: requests none of whose answer reached their
 // client are run again the ordinary way; the others' clients lose their
@@ -423,10 +461,8 @@ func (pc *pipeConn) readAnswers() {
 		// ReadyForQuery. A read cannot leave a transaction open; if one
 		// did, the connection is not fit for anyone else.
 		broken := len(body) == 0 || body[0] != 'I'
-		var result error
-		if req.retry {
-			result = errPipeReplay
-		} else {
+		result := req.again
+		if result == nil {
 			result = pc.clientFlush(req)
 		}
 		if pc.finish(req, result) || broken {
@@ -474,7 +510,10 @@ func (pc *pipeConn) answer(req *pipeRequest, typ byte, body []byte) bool {
 		// An error: PostgreSQL skips the rest up to the Sync.
 		req.swallow = 0
 	}
-	if typ == 'E' && req.serverName != "" {
+	if typ == 'E' && req.again == nil && pc.strayCancel(req, body) {
+		req.again = errPipeLost
+	}
+	if typ == 'E' && req.serverName != "" && req.again == nil {
 		var er pgproto3.ErrorResponse
 		_ = er.Decode(body)
 		if er.Code == staleResultTypeCode && er.Message == staleResultTypeMsg {
@@ -485,10 +524,10 @@ func (pc *pipeConn) answer(req *pipeRequest, typ byte, body []byte) bool {
 			pc.sc.toClose = append(pc.sc.toClose, req.serverName)
 			pc.mu.Unlock()
 			if req.replayable && !req.delivered {
-				req.retry = true
+				req.again = errPipeReplay
 			}
 		}
-		if !req.retry && !req.simpleShape && er.Message != "" {
+		if req.again == nil && !req.simpleShape && er.Message != "" {
 			// The client knows its statement by its own name.
 			er.Message = strings.ReplaceAll(er.Message, `"`+req.serverName+`"`, `"`+string(req.clientName)+`"`)
 			if fixed, err := er.Encode(nil); err == nil {
@@ -496,7 +535,7 @@ func (pc *pipeConn) answer(req *pipeRequest, typ byte, body []byte) bool {
 			}
 		}
 	}
-	if req.retry {
+	if req.again != nil {
 		return typ == 'Z'
 	}
 	if typ == 'Z' {
