@@ -130,8 +130,11 @@ func (s *session) pipelineQuery(ctx context.Context, rt *routing, sql string) (h
 		// As a prepared statement with the key literals as parameters
 		// (pool.literal_parameters), answered as the simple query.
 		name := s.rewriteServerName()
-		s.litStmt = statement{serverName: name}
-		stmt, text = &s.litStmt, s.litRewrite.text
+		if s.litStmt == nil {
+			s.litStmt = &statement{}
+		}
+		*s.litStmt = statement{serverName: name}
+		stmt, text = s.litStmt, s.litRewrite.text
 		req.simpleShape = true
 		s.scratch = s.appendLiteralRun(s.scratch[:0], name)
 	} else {

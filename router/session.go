@@ -99,8 +99,9 @@ type session struct {
 	// litRewrite: the current simple query goes to the server with its
 	// key literals as parameters (literalparams.go).
 	litRewrite literalRewrite
-	// litStmt stands for the rewritten query on a pipelined connection.
-	litStmt statement
+	// litStmt stands for the rewritten query on a pipelined connection
+	// (allocated at first use: most sessions never need it).
+	litStmt *statement
 	// bindScratch, bindStatement and oidScratch are reused by every
 	// sharded Bind (sharded_extended.go).
 	bindScratch   bindView
