@@ -123,7 +123,8 @@ func (s *session) reparse(body []byte) *statement {
 }
 
 // deferParse answers a repeated unnamed Parse without a server connection
-// when the session has none and its statements are routed by their Bind:
+// when the session has none and its statements are routed (or, without
+// sharding, pipelined) by their Bind:
 // taking the last shard's connection now would cost a Flush and a Sync
 // there whenever the Bind goes elsewhere. The connection the Bind is
 // routed to prepares the statement (ensurePrepared), as it does for any
@@ -131,7 +132,7 @@ func (s *session) reparse(body []byte) *statement {
 // accepted before, in the current schema epoch, is answered this way.
 func (s *session) deferParse(stmt *statement) bool {
 	last := &s.lastUnnamed
-	if s.server != nil || !s.sharded() || s.mode != PoolTransaction || s.txStatus != 'I' || s.inTransaction() ||
+	if s.server != nil || !s.sharded() && s.r.cfg.PipelineConnections == 0 || s.mode != PoolTransaction || s.txStatus != 'I' || s.inTransaction() ||
 		len(s.parked) > 0 || last.stmt.desc == nil || last.epoch != s.r.schemaEpoch.Load() {
 		return false
 	}
@@ -372,6 +373,10 @@ func (s *session) bind(ctx context.Context, body []byte) error {
 	}
 	if s.sharded() {
 		if handled, err := s.shardedBind(ctx, stmt, body); handled || err != nil {
+			return err
+		}
+	} else if portalEnd == 0 && s.pipelineIdle() {
+		if handled, err := s.pipelineUnshardedBind(ctx, stmt, body); handled {
 			return err
 		}
 	}

@@ -83,6 +83,13 @@ func proxyTargets() []target {
 			c.Pool.PipelineConnections = 1
 			c.Tables = []config.Table{{Name: "dp_pipeline_marker", Key: "id"}}
 		}),
+		// The same without sharding: statements are planned for
+		// pipelining only.
+		proxyTarget("transaction-pipelined-unsharded", func(c *config.Config) {
+			c.Pool.Mode = config.PoolTransaction
+			c.Pool.Size = 3
+			c.Pool.PipelineConnections = 1
+		}),
 	}
 }
 
