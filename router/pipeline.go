@@ -11,8 +11,9 @@ package router
 // already in its buffer, runs it, and sleeps only when the queue is empty.
 //
 // Only a statement that leaves nothing behind on the connection qualifies:
-// a read-only SELECT outside any transaction, one shard, no session state
-// touched (pooling analysis), no user function, its own Sync. Each request
+// a read-only SELECT outside any transaction, one shard (a replica's
+// connections when the read may go there), no session state touched
+// (pooling analysis), no user function, its own Sync. Each request
 // ends with its own Sync (or is a simple Query), so an error in one
 // client's statement ends at that client's ReadyForQuery and the next
 // request runs as if alone. A request never waits behind a statement that
@@ -47,8 +48,9 @@ const (
 	pipelineStall = 2 * time.Millisecond
 )
 
-// errPipeLost: the connection failed before any of the request's answer
-// reached the client; the session runs it the ordinary way.
+// errPipeLost: the request's answer was dropped before any of it reached
+// the client (its connection failed, or another client's cancel landed on
+// it); the session runs it the ordinary way.
 var errPipeLost = errors.New("pipelined connection lost before answering")
 
 // errPipeReplay: the server found the request's statement stale and the
