@@ -34,7 +34,7 @@ FUZZTIME ?= 30s
 # inputs live in each package's testdata/fuzz/.
 FUZZ_TARGETS := wire:FuzzReadFrame wire:FuzzStartupPacket wire:FuzzSCRAMClientFirst \
 	wire:FuzzSCRAMClientFinal planner:FuzzAnalyze planner:FuzzPlainStatement planner:FuzzBuild catalog:FuzzParseSearchPath \
-	copysplit:FuzzSplit router:FuzzBinaryCopy router:FuzzTextArray \
+	copysplit:FuzzSplit router:FuzzBinaryCopy router:FuzzTextArray router:FuzzPortalRunAhead \
 	admin:FuzzSplitRequest console:FuzzConsoleQuery
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
