@@ -326,15 +326,13 @@ const cancelWindow = 5 * time.Second
 
 // strayCancel reports whether an error answering req is a cancel meant for
 // another request.
-func (pc *pipeConn) strayCancel(req *pipeRequest, body []byte) bool {
-	pc.mu.Lock()
-	pending := pc.cancelFor != nil && pc.cancelFor != req && time.Since(pc.cancelAt) < cancelWindow
-	pc.mu.Unlock()
-	if !pending || req.delivered {
+func (pc *pipeConn) strayCancel(req *pipeRequest, er *pgproto3.ErrorResponse) bool {
+	if req.delivered || er.Code != string(pgerror.QueryCanceled) || er.Message != userCancelMsg {
 		return false
 	}
-	var er pgproto3.ErrorResponse
-	return er.Decode(body) == nil && er.Code == string(pgerror.QueryCanceled) && er.Message == userCancelMsg
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.cancelFor != nil && pc.cancelFor != req && time.Since(pc.cancelAt) < cancelWindow
 }
 
 // userCancelMsg is PostgreSQL's message for a cancel request (a statement
@@ -453,11 +451,17 @@ func (pc *pipeConn) readAnswers() {
 				continue
 			}
 		}
-		if typ == 'E' && isFatal(body) {
-			pc.fail()
-			return
+		var er *pgproto3.ErrorResponse
+		if typ == 'E' {
+			// Decoded once for every use of it (errors are rare).
+			er = &pgproto3.ErrorResponse{}
+			_ = er.Decode(body)
+			if er.Severity == "FATAL" || er.Severity == "PANIC" {
+				pc.fail()
+				return
+			}
 		}
-		if !pc.answer(req, typ, body) {
+		if !pc.answer(req, typ, body, er) {
 			continue
 		}
 		// ReadyForQuery. A read cannot leave a transaction open; if one
@@ -475,9 +479,10 @@ func (pc *pipeConn) readAnswers() {
 	}
 }
 
-// answer handles one server message of req's answer; it reports whether
-// it was the ReadyForQuery that ends it.
-func (pc *pipeConn) answer(req *pipeRequest, typ byte, body []byte) bool {
+// answer handles one server message of req's answer (er: an
+// ErrorResponse's, decoded); it reports whether it was the ReadyForQuery
+// that ends it.
+func (pc *pipeConn) answer(req *pipeRequest, typ byte, body []byte, er *pgproto3.ErrorResponse) bool {
 	if req.swallow > 0 {
 		switch typ {
 		case '1', '3':
@@ -512,12 +517,10 @@ func (pc *pipeConn) answer(req *pipeRequest, typ byte, body []byte) bool {
 		// An error: PostgreSQL skips the rest up to the Sync.
 		req.swallow = 0
 	}
-	if typ == 'E' && req.again == nil && pc.strayCancel(req, body) {
+	if er != nil && req.again == nil && pc.strayCancel(req, er) {
 		req.again = errPipeLost
 	}
-	if typ == 'E' && req.serverName != "" && req.again == nil {
-		var er pgproto3.ErrorResponse
-		_ = er.Decode(body)
+	if er != nil && req.serverName != "" && req.again == nil {
 		if er.Code == staleResultTypeCode && er.Message == staleResultTypeMsg {
 			// The statement changed under the proxy (DDL from
 			// elsewhere): the connection prepares it again next time.
@@ -586,11 +589,6 @@ func (pl *pipelines) closeAll() {
 	for _, pc := range conns {
 		_ = pc.sc.SetDeadline(time.Now()) // its reader ends it
 	}
-}
-
-func isFatal(body []byte) bool {
-	var er pgproto3.ErrorResponse
-	return er.Decode(body) == nil && (er.Severity == "FATAL" || er.Severity == "PANIC")
 }
 
 func wireError(pe *pgerror.Error) []byte {

@@ -30,21 +30,24 @@ func (s *session) pipelineIdle() bool {
 	return true
 }
 
-// pipelinableRead reports whether a routed statement is a one-shard read
-// that leaves nothing behind on a connection: no side effects (what lets a
-// replica serve it), and nothing the pooling analysis st would track.
-func (s *session) pipelinableRead(rt *routing, st planner.Statement) bool {
+// pipelinablePlan reports whether a routed statement is a one-shard read
+// without side effects (what lets a replica serve it).
+func pipelinablePlan(rt *routing) bool {
 	a := rt.plan.Analysis
-	if a == nil || !a.ReadOnly || a.Kind != planner.SelectStatement || a.CallsUserFunction ||
-		rt.plan.Statements != nil || rt.plan.TargetHint != "" {
-		return false
-	}
+	return a != nil && a.ReadOnly && a.Kind == planner.SelectStatement && !a.CallsUserFunction &&
+		rt.plan.Statements == nil && rt.plan.TargetHint == "" && !rt.plan.Explain
+}
+
+// pipelinablePooling reports whether the pooling analysis of a statement
+// finds nothing it would track on the connection.
+func pipelinablePooling(st planner.Statement) bool {
 	return st.Kind == planner.KindOther && !st.Opaque && !st.ChangesSettings && !st.ChangesSchema &&
 		st.NeedsSession == "" && !st.Multi && len(st.ExecuteNames) == 0 && len(st.CustomSettings) == 0
 }
 
-// payOwedAnswers writes the made-up answers queued ahead of a pipelined
-// request.
+// payOwedAnswers writes the made-up answers queued while no server
+// connection was taken (ahead of a pipelined request, or of a simple
+// query: settlePending).
 func (s *session) payOwedAnswers() error {
 	for _, e := range s.queue {
 		if err := s.toClient(0, nil, e.synthetic); err != nil {
@@ -178,7 +181,7 @@ func (s *session) awaitPipe(pc *pipeConn, req *pipeRequest) error {
 // write). handled is false when it did not go: nothing is consumed, and
 // the caller goes on the ordinary way.
 func (s *session) pipelineBind(ctx context.Context, rt *routing, stmt *statement, body []byte) (handled bool, err error) {
-	if stmt.invalid || !s.pipelinableRead(rt, stmt.analysis) {
+	if stmt.invalid || !pipelinablePlan(rt) || !pipelinablePooling(stmt.analysis) {
 		return false, nil
 	}
 	rest, frames := portalRunAhead(s.c.Peek())
@@ -252,11 +255,11 @@ func portalRunAhead(in []byte) ([]byte, int) {
 // and routed to the shard. Simple queries are not: planning each one cost
 // more proxy CPU (30 -> 44 µs per select on the rig) than pipelining saved.
 func (s *session) pipelineUnshardedBind(ctx context.Context, stmt *statement, body []byte) (handled bool, err error) {
-	if st := stmt.analysis; st.Kind != planner.KindOther || st.Opaque {
-		return false, nil
+	if !pipelinablePooling(stmt.analysis) {
+		return false, nil // before planning it
 	}
 	rt, err := s.route(ctx, stmt.query, nil)
-	if err != nil || rt.shard == "" || rt.plan.Explain {
+	if err != nil || rt.shard == "" {
 		return false, nil
 	}
 	return s.pipelineBind(ctx, rt, stmt, body)

@@ -164,13 +164,7 @@ func (s *session) settlePending(ctx context.Context) error {
 		return nil
 	}
 	if s.server == nil {
-		for _, e := range s.queue {
-			if err := s.toClient(0, nil, e.synthetic); err != nil {
-				return err
-			}
-		}
-		s.queue = s.queue[:0]
-		return nil
+		return s.payOwedAnswers()
 	}
 	if err := s.server.WriteFrame('H', nil); err != nil {
 		return &serverLostError{err: err}

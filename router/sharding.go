@@ -291,7 +291,8 @@ func (s *session) shardedSimpleQuery(ctx context.Context, sql string) (handled b
 		return false, nil
 	}
 	if rt.shard != "" {
-		if s.pipelineIdle() && s.pipelinableRead(rt, planner.Analyze(sql)) {
+		// The pooling analysis only for a read that can be pipelined.
+		if s.pipelineIdle() && pipelinablePlan(rt) && pipelinablePooling(planner.Analyze(sql)) {
 			s.planLiteralParams(rt, sql)
 			if handled, err := s.pipelineQuery(ctx, rt, sql); handled {
 				return true, err
