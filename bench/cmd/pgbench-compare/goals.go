@@ -129,7 +129,7 @@ func evaluateGoals(cells []cell, idle []idleResult) []goal {
 			out = append(out, newGoal(name, tgt, v, tg.min, false, "x", why))
 		}
 		for _, c := range cells {
-			if c.Target != tgt || c.NA != "" && tgt == targetLiteralParams {
+			if runs, _ := targetRuns(tgt, c.Workload); c.Target != tgt || !runs {
 				continue
 			}
 			base := find(c.Workload, targetPgBouncer)
