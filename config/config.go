@@ -171,6 +171,10 @@ type Pool struct {
 	// the server skips parsing and planning (off by default: it changes
 	// what pg_stat_statements and the server log show).
 	LiteralParameters bool `mapstructure:"literal_parameters"`
+	// DeferBegin: under transaction pooling a bare BEGIN is answered by
+	// the proxy and sent with the block's first statement (on by
+	// default; now() is then the first statement's time).
+	DeferBegin bool `mapstructure:"defer_begin"`
 	// PipelineConnections: up to this many of a pool's connections each
 	// carry several clients' one-statement reads at once, written back
 	// to back, so a server backend finds the next request waiting instead
@@ -238,6 +242,7 @@ func Default() *Config {
 			ServerIdleTimeout:           10 * time.Minute,
 			ServerLifetime:              time.Hour,
 			PreparedStatementsPerServer: 1000,
+			DeferBegin:                  true,
 		},
 		Limits: Limits{
 			MaxClientConnections: 10000,

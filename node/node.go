@@ -148,6 +148,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		ServerLifetime:         cfg.Pool.ServerLifetime,
 		PreparedPerServer:      cfg.Pool.PreparedStatementsPerServer,
 		LiteralParameters:      cfg.Pool.LiteralParameters,
+		EagerBegin:             !cfg.Pool.DeferBegin,
 		PipelineConnections:    cfg.Pool.PipelineConnections,
 		PlanCacheMode:          cfg.Pool.PlanCacheMode,
 		IdleTransactionTimeout: cfg.Limits.IdleTransactionTimeout,

@@ -17,11 +17,27 @@ import (
 )
 
 // ensureServer gives the session a server connection with the client's
-// settings applied.
+// settings applied, inside the client's deferred block if one is open.
 func (s *session) ensureServer(ctx context.Context) error {
 	if s.server != nil {
 		return s.closeEvicted()
 	}
+	if !s.beginDeferred {
+		return s.takeServer(ctx)
+	}
+	// Applying settings answers 'I'; the client's status stands.
+	status := s.txStatus
+	err := s.takeServer(ctx)
+	s.txStatus = status
+	if err != nil {
+		return err
+	}
+	return s.openDeferredBlock(ctx)
+}
+
+// takeServer checks a connection out of the pool and applies the
+// client's settings to it.
+func (s *session) takeServer(ctx context.Context) error {
 	if s.replicaAddr == "" {
 		// The map may have given the shard a new primary since.
 		if p, err := s.shardPool(s.shardID); err == nil {

@@ -21,6 +21,9 @@ func (s *session) simpleQuery(ctx context.Context, body []byte) error {
 		return err
 	}
 	sql := string(trimNul(body))
+	if handled, err := s.deferredControl(sql); handled {
+		return err
+	}
 	s.passAnalysis = nil
 	s.litRewrite.ok = false
 	if s.sharded() {
@@ -216,6 +219,7 @@ func (s *session) refuseQuery(err error) error {
 		}
 		s.txStatus = 'E'
 	}
+	s.failDeferredBlock()
 	if err := s.c.SendError(pe); err != nil {
 		return &clientLostError{err: err}
 	}

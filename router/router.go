@@ -55,6 +55,9 @@ type Config struct {
 	// LiteralParameters: simple queries routed by literal keys run as
 	// prepared statements with the keys as parameters (literalparams.go).
 	LiteralParameters bool
+	// EagerBegin sends a client's BEGIN to a server at once instead of
+	// with the block's first statement (deferbegin.go).
+	EagerBegin bool
 	// PipelineConnections: up to this many connections per pool carry
 	// several sessions' one-statement reads at once (pipeline.go); 0 is
 	// off.

@@ -42,6 +42,9 @@ type serverConn struct {
 	// txStatus is the server's transaction status as of its last
 	// ReadyForQuery: a connection not idle ('I') is never pooled.
 	txStatus byte
+	// beginAhead: a deferred block's BEGIN went out ahead of its first
+	// statement and its answer is still to be read (deferbegin.go).
+	beginAhead bool
 }
 
 // setSettings records the connection's session settings.

@@ -39,6 +39,9 @@ type session struct {
 	// beginSQL is the client's BEGIN of the open transaction block,
 	// replayed on shards that join it.
 	beginSQL string
+	// beginDeferred: the proxy answered the client's BEGIN and no server
+	// has the block yet (deferbegin.go).
+	beginDeferred bool
 	// distributedFailed: a statement of this transaction failed on a
 	// shard other than the current connection's; COMMIT rolls back.
 	distributedFailed bool
@@ -426,6 +429,7 @@ func (s *session) clientError(ctx context.Context, pe *pgerror.Error) error {
 	if s.server == nil {
 		// Nothing reached a server in this batch: no server transaction
 		// to fail. The answer waits for its turn (or goes now).
+		s.failDeferredBlock()
 		if len(s.queue) == 1 {
 			s.queue = s.queue[:0]
 			return s.c.WriteRaw(buf)

@@ -80,12 +80,12 @@ func (s *session) useShard(ctx context.Context, id string) error {
 	}
 	// The session's transaction state, not the new connection's: the
 	// settings replay on it answers 'I'.
-	inTxn, status := s.inTransaction(), s.txStatus
+	inTxn, status, deferred := s.inTransaction(), s.txStatus, s.beginDeferred
 	if err := s.ensureServer(ctx); err != nil {
 		return err
 	}
 	s.txStatus = status
-	if inTxn && s.beginSQL != "" {
+	if inTxn && s.beginSQL != "" && !deferred { // ensureServer opened a deferred block
 		var failed error
 		if err := s.internalQuery(ctx, s.beginSQL, expectFailure(&failed)); err != nil {
 			return err
@@ -126,7 +126,7 @@ func (s *session) releaseParked(drop bool) {
 func (s *session) giveBack(sc *serverConn, drop bool) {
 	unsynced := s.unsynced[sc]
 	delete(s.unsynced, sc)
-	if drop || unsynced || sc.dirty || sc.txStatus != 'I' && sc.txStatus != 0 {
+	if drop || unsynced || sc.dirty || sc.beginAhead || sc.txStatus != 'I' && sc.txStatus != 0 {
 		sc.pool.discard(sc)
 		return
 	}
