@@ -107,6 +107,12 @@ func (s *session) openDeferredBlock(ctx context.Context) error {
 		s.txStatus = 'E'
 		return nil
 	}
+	return s.writeBeginAhead()
+}
+
+// writeBeginAhead writes a bare BEGIN on the current connection, to go
+// out with what is written next; its answer is read by ReadMessage.
+func (s *session) writeBeginAhead() error {
 	if err := s.server.WriteFrame('Q', beginFrame); err != nil {
 		return &serverLostError{err: err}
 	}

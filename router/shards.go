@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/shardproxy/shardproxy/pgerror"
+	"github.com/shardproxy/shardproxy/planner"
 )
 
 // shardPool returns the pool for a shard's primary, for this client's
@@ -86,6 +87,10 @@ func (s *session) useShard(ctx context.Context, id string) error {
 	}
 	s.txStatus = status
 	if inTxn && s.beginSQL != "" && !deferred { // ensureServer opened a deferred block
+		if c := planner.BareTransactionControl(s.beginSQL); c == planner.TxnBegin || c == planner.TxnStart {
+			// Cannot fail but fatally: it goes with the statement.
+			return s.writeBeginAhead()
+		}
 		var failed error
 		if err := s.internalQuery(ctx, s.beginSQL, expectFailure(&failed)); err != nil {
 			return err
