@@ -149,10 +149,13 @@ func (s *session) decide(plan *planner.Plan, lits []planner.Literal, sql string,
 	}
 	if a != nil {
 		s.routeCursor(a, rt)
-		if s.server != nil && isSessionCommand(a.Command) && rt.shard == m.Shards[0].ID && plan.TargetHint == "" {
+		if s.server != nil && (isSessionCommand(a.Command) || isBlockCommand(a.Command)) && rt.shard == m.Shards[0].ID && plan.TargetHint == "" {
 			// SET, RESET and SHOW mean the same on every shard: the
 			// current connection answers, and no other shard joins the
-			// transaction for them.
+			// transaction for them. COMMIT, ROLLBACK and savepoints
+			// belong to the block on the current connection (the first
+			// shard may have no part in it: a deferred BEGIN went to the
+			// shard of the block's first statement).
 			rt.shard = s.shardID
 		}
 	}
@@ -161,6 +164,15 @@ func (s *session) decide(plan *planner.Plan, lits []planner.Literal, sql string,
 
 func isSessionCommand(cmd string) bool {
 	return cmd == "SET" || cmd == "RESET" || cmd == "SHOW"
+}
+
+// isBlockCommand: a statement that acts on the open transaction block.
+func isBlockCommand(cmd string) bool {
+	switch cmd {
+	case "BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PREPARE TRANSACTION":
+		return true
+	}
+	return false
 }
 
 // routeCursor keeps a cursor's statements on the shard that declared it.

@@ -127,6 +127,34 @@ func dmlSteps() []dmlStep {
 		step(s, "INSERT 0 1", `INSERT INTO wallets (id) VALUES (6002)`),
 		step(s, "", `UPDATE wallets SET version = -1`),
 		step(s, "ROLLBACK", `ROLLBACK`),
+		// Simple-protocol blocks whose BEGIN the proxy defers: each runs
+		// on one shard other than the first, and COMMIT must commit there
+		// (the table comparison at the end shows it did).
+		step(s, "BEGIN", `BEGIN`),
+		step(s, "INSERT 0 1", fmt.Sprintf(`INSERT INTO wallets (id, owner) VALUES (%d, 'deferred-2')`, keyOn(1, 7000))),
+		step(s, "UPDATE 1", fmt.Sprintf(`UPDATE wallets SET amount = 7 WHERE id = %d`, keyOn(1, 7000))),
+		step(s, "COMMIT", `COMMIT`),
+		step(s, "BEGIN", `begin;`),
+		step(s, "INSERT 0 1", fmt.Sprintf(`INSERT INTO wallets (id, owner) VALUES (%d, 'deferred-3')`, keyOn(2, 7000))),
+		step(s, "SAVEPOINT", `SAVEPOINT a`),
+		step(s, "UPDATE 1", fmt.Sprintf(`UPDATE wallets SET owner = 'undone' WHERE id = %d`, keyOn(2, 7000))),
+		step(s, "ROLLBACK", `ROLLBACK TO SAVEPOINT a`),
+		step(s, "RELEASE", `RELEASE a`),
+		step(s, "COMMIT", `end`),
+		step(s, "START TRANSACTION", `START TRANSACTION`),
+		step(e, "INSERT 0 1", `INSERT INTO wallets (id, owner) VALUES ($1, 'deferred-ext')`, keyOn(2, 7100)),
+		step(e, "COMMIT", `COMMIT`),
+		step(s, "BEGIN", `BEGIN`),
+		step(s, "COMMIT", `COMMIT`),
+	}
+}
+
+// keyOn is the first key from start up that shard index shard owns.
+func keyOn(shard int, start int64) int64 {
+	for k := start; ; k++ {
+		if shardOf(k) == shard {
+			return k
+		}
 	}
 }
 
