@@ -121,6 +121,15 @@ func (s *session) participants() map[string]*serverConn {
 func (s *session) releaseParked(drop bool) {
 	for id, sc := range s.parked {
 		delete(s.parked, id)
+		if !drop && (sc.txStatus == 'T' || sc.txStatus == 'E') {
+			// The client's transaction ended on another connection while
+			// this one still held a part of it, which closing rolls back.
+			// Never expected: every end of a block that spans shards goes
+			// through finishDistributed. Said loudly, since the client
+			// was told its transaction ended.
+			s.log.Error("a shard's part of a transaction was rolled back: the transaction ended on another shard",
+				"shard", id, "status", string(sc.txStatus))
+		}
 		s.giveBack(sc, drop)
 	}
 }
