@@ -413,6 +413,18 @@ type shardproxyConfig struct {
 // 4 were within noise of each other in a rig run, 1 a little behind).
 const pipelineConnections = 2
 
+// nodeID names a target's node after the target. The targets run at the
+// same time and the 2-shard ones share their shards: with one node id,
+// each one's two-phase-commit recovery took the other's prepared
+// transactions for its own leftovers and rolled them back (the "COMMIT
+// PREPARED failed ... does not exist" warnings of earlier runs).
+func nodeID(name string) string {
+	if name == "" {
+		return "bench"
+	}
+	return name
+}
+
 // startShardproxy writes a configuration (the shards, benchTables, the
 // bench user with SCRAM and idleUser with trust) and runs `shardproxy
 // serve` with it.
@@ -425,12 +437,12 @@ func startShardproxy(c shardproxyConfig) (*proc, error) {
 listen: 127.0.0.1:%d
 http_listen: ""
 data_dir: %s
-node_id: bench
+node_id: %s
 users:
   - {name: %q, password: %q, backend_user: %q, backend_password: %q}
   - {name: %q, trust: true, backend_user: %q, backend_password: %q}
 shards:
-`, c.Port, filepath.Join(c.Dir, "data"), c.User, c.Password, c.User, c.Password, idleUser, c.User, c.Password)
+`, c.Port, filepath.Join(c.Dir, "data"), nodeID(c.Name), c.User, c.Password, c.User, c.Password, idleUser, c.User, c.Password)
 	for i, addr := range c.Shards {
 		fmt.Fprintf(&b, "  - {id: s%d, primary: %q}\n", i+1, addr)
 	}
