@@ -86,7 +86,7 @@ func (s *session) useShard(ctx context.Context, id string) error {
 		return err
 	}
 	s.txStatus = status
-	if inTxn && s.beginSQL != "" && !deferred { // ensureServer opened a deferred block
+	if inTxn && s.beginSQL != "" && !deferred { // (a deferred block was opened by ensureServer)
 		if c := planner.BareTransactionControl(s.beginSQL); c == planner.TxnBegin || c == planner.TxnStart {
 			// Cannot fail but fatally: it goes with the statement.
 			return s.writeBeginAhead()

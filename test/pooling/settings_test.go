@@ -114,23 +114,12 @@ func TestSettingsReplay(t *testing.T) {
 	got := compareScript(t, settingsScript(), true)
 	// A few answers spelled out, so the test does not rest on the
 	// comparison alone.
-	for _, w := range []string{
+	requireAnswered(t, got,
 		"a> show work_mem[] => SHOW: 7MB",
 		"b> show work_mem[] => SHOW: 11MB",
 		"c> show work_mem[] => SHOW: 3MB",
 		"a> rollback[] => ROLLBACK",
-	} {
-		found := false
-		for _, l := range got {
-			if strings.HasPrefix(l, w) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			t.Errorf("no step through the proxy answered %q", w)
-		}
-	}
+	)
 	// Session pooling passes settings through untouched; same answers.
 	t.Run("session pooling", func(t *testing.T) { compareScript(t, settingsScript(), false) })
 }
@@ -209,6 +198,24 @@ func compareScript(t *testing.T, script []step, shared bool) []string {
 		t.Logf("the transcript through the proxy:\n%s", strings.Join(got, "\n"))
 	}
 	return got
+}
+
+// requireAnswered fails for each of wants that no line of the transcript
+// starts with.
+func requireAnswered(t *testing.T, transcript []string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		found := false
+		for _, l := range transcript {
+			if strings.HasPrefix(l, w) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("no step through the proxy answered %q", w)
+		}
+	}
 }
 
 // runStep runs one step and renders every result: tag and rows, or the
