@@ -33,7 +33,7 @@ FUZZTIME ?= 30s
 # Every fuzz target that decodes bytes from the network; seeds and found
 # inputs live in each package's testdata/fuzz/.
 FUZZ_TARGETS := wire:FuzzReadFrame wire:FuzzStartupPacket wire:FuzzSCRAMClientFirst \
-	wire:FuzzSCRAMClientFinal planner:FuzzAnalyze planner:FuzzPlainStatement planner:FuzzBuild catalog:FuzzParseSearchPath \
+	wire:FuzzSCRAMClientFinal planner:FuzzAnalyze planner:FuzzPlainStatement planner:FuzzBareTransactionControl planner:FuzzBuild catalog:FuzzParseSearchPath \
 	copysplit:FuzzSplit router:FuzzBinaryCopy router:FuzzTextArray router:FuzzPortalRunAhead \
 	admin:FuzzSplitRequest console:FuzzConsoleQuery
 fuzz:
