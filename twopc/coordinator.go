@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,6 +80,10 @@ var ErrInDoubt = errors.New("twopc: commit outcome unknown")
 // transactionResolutionUnknown is PostgreSQL's 08007.
 const transactionResolutionUnknown pgerror.Code = "08007"
 
+// undefinedObject is PostgreSQL's 42704, what COMMIT PREPARED of a gid no
+// longer prepared answers.
+const undefinedObject = "42704"
+
 // Coordinator commits distributed transactions and remembers which ones it
 // is committing right now, so that recovery in the same process leaves
 // them alone. Safe for concurrent use.
@@ -131,6 +136,9 @@ func (c *Coordinator) InFlight(gid string) bool {
 //   - COMMIT PREPARED runs on each participant, even if ctx is cancelled
 //     (bounded by Config.ResolveTimeout). A failure there is logged, not
 //     returned: the transaction is committed, and recovery finishes it.
+//     Except a participant whose prepared transaction is gone: someone
+//     else settled it, perhaps by rolling it back (another process with
+//     this node id), so the outcome there is unknown: ErrInDoubt, 08007.
 //
 // One participant needs no decision: a plain COMMIT is sent instead.
 func (c *Coordinator) Commit(ctx context.Context, gid string, ps []Participant) error {
@@ -189,12 +197,25 @@ func (c *Coordinator) Commit(ctx context.Context, gid string, ps []Participant) 
 	defer cancel()
 	commit := commitSQL(gid)
 	complete := true
+	var vanished []string
 	for _, p := range ps {
 		tag, err := p.Exec(rctx, commit)
 		if err == nil && tag != "COMMIT PREPARED" {
 			err = tagError(tag)
 		}
-		if err != nil {
+		switch {
+		case err == nil:
+		case sqlState(err) == undefinedObject:
+			// Gone although it prepared: nothing in this process settles
+			// a gid in flight, so something else did, most likely the
+			// recovery of another process running with this node_id,
+			// which takes it for a leftover and rolls it back.
+			complete = false
+			vanished = append(vanished, p.Name())
+			c.log.Error("twopc: a prepared transaction was settled by someone else before its COMMIT PREPARED; "+
+				"if another shardproxy runs with this node_id it rolled it back, and the transaction is committed on some shards only",
+				"gid", gid, "shard", p.Name(), "node_id", c.cfg.NodeID)
+		default:
 			complete = false
 			c.log.Warn("twopc: COMMIT PREPARED failed after the commit decision; recovery will finish it",
 				"gid", gid, "shard", p.Name(), "err", err)
@@ -204,6 +225,12 @@ func (c *Coordinator) Commit(ctx context.Context, gid string, ps []Participant) 
 		if err := c.cfg.Log.Done(rctx, gid); err != nil {
 			c.log.Warn("twopc: marking a decision done failed; recovery will retry", "gid", gid, "err", err)
 		}
+	}
+	if len(vanished) > 0 {
+		return pgerror.Wrap(fmt.Errorf("%w: %s was settled by someone else on shard %s before COMMIT PREPARED", ErrInDoubt, gid, strings.Join(vanished, ", ")),
+			transactionResolutionUnknown,
+			"a distributed transaction committed on some shards, but on shard %s something else settled it first", strings.Join(vanished, ", ")).
+			WithHint("check that no other shardproxy runs with node_id %q: two nodes with one node_id roll back each other's two-phase commits", c.cfg.NodeID)
 	}
 	return nil
 }

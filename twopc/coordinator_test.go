@@ -250,6 +250,32 @@ func TestRecoverSkipsInFlight(t *testing.T) {
 	}
 }
 
+// Two processes with one node_id: the second one's recovery, between the
+// first one's PREPAREs and its decision, takes the prepared transactions
+// for leftovers of its own and rolls them back. The first must not tell
+// its client the transaction committed: 08007, naming the likely cause.
+func TestCommitAfterDuplicateNodeRecovered(t *testing.T) {
+	ctx := context.Background()
+	a, b := newShard("s1"), newShard("s2")
+	access := []twopc.ShardAccess{a.access(), b.access()}
+	twin := newCoordinator(t, newMemLog(), twopc.Hooks{}) // same node id, its own log
+	var during twopc.Result
+	c := newCoordinator(t, newMemLog(), twopc.Hooks{AfterDecision: func(string) {
+		var err error
+		if during, err = twin.Recover(ctx, access); err != nil {
+			t.Errorf("the twin's Recover: %v", err)
+		}
+	}})
+	err := c.Commit(ctx, c.NewGID(), []twopc.Participant{a.begin(), b.begin()})
+	if len(during.Resolved) != 2 || during.Resolved[0].Commit {
+		t.Fatalf("the twin's recovery: %+v, want both rolled back (the hazard this test is about)", during)
+	}
+	var pe *pgerror.Error
+	if !errors.Is(err, twopc.ErrInDoubt) || !errors.As(err, &pe) || pe.Code != "08007" || !strings.Contains(pe.Hint, `node_id "n1"`) {
+		t.Fatalf("Commit = %v (%+v), want 08007 naming node_id n1", err, pe)
+	}
+}
+
 func TestCommitDuplicateInFlight(t *testing.T) {
 	ctx := context.Background()
 	var c *twopc.Coordinator

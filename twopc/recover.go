@@ -177,7 +177,7 @@ func resolve(ctx context.Context, sh ShardAccess, conns map[[2]string]Conn, p Pr
 	switch {
 	case err == nil:
 		return true, nil
-	case sqlState(err) == "42704": // undefined_object: no such prepared transaction
+	case sqlState(err) == undefinedObject: // no such prepared transaction
 		return false, nil
 	}
 	// The connection may be unusable now; the next gid gets a fresh one.
