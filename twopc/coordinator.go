@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -91,6 +92,13 @@ type Coordinator struct {
 	cfg Config
 	log *slog.Logger
 
+	// incarnation is in every gid this coordinator makes; started is when
+	// it was made. A gid of this node id with another incarnation, made
+	// after started, comes from another live process with the same node
+	// id: recovery leaves it to that process (see Recover).
+	incarnation uint32
+	started     time.Time
+
 	mu       sync.Mutex
 	inFlight map[string]struct{}
 }
@@ -107,11 +115,11 @@ func NewCoordinator(cfg Config) (*Coordinator, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{cfg: cfg, log: logger, inFlight: make(map[string]struct{})}, nil
+	return &Coordinator{cfg: cfg, log: logger, incarnation: rand.Uint32(), started: time.Now(), inFlight: make(map[string]struct{})}, nil
 }
 
 // NewGID returns a fresh gid of this node.
-func (c *Coordinator) NewGID() string { return NewGID(c.cfg.NodeID) }
+func (c *Coordinator) NewGID() string { return newGID(c.cfg.NodeID, c.incarnation) }
 
 // InFlight reports whether this coordinator is committing gid right now.
 func (c *Coordinator) InFlight(gid string) bool {
@@ -294,9 +302,44 @@ func (c *Coordinator) end(gid string) {
 }
 
 // Recover resolves this node's in-doubt transactions on shards, leaving
-// alone those this coordinator is committing right now.
+// alone those this coordinator is committing right now, and those another
+// live process running with this node id made since this coordinator
+// started: that process's decisions are not in this log, and its
+// transactions in flight would be rolled back halfway. Such a process's
+// leftovers are settled when it (or a node started after they were made)
+// runs recovery. Gids made before the start are taken for leftovers of
+// earlier runs, as they must be after a crash.
 func (c *Coordinator) Recover(ctx context.Context, shards []ShardAccess) (Result, error) {
-	return recoverShards(ctx, c.cfg.Log, c.cfg.NodeID, shards, c.InFlight, c.cfg.ForeignAfter)
+	twins := 0
+	busy := func(gid string) bool {
+		if c.InFlight(gid) {
+			return true
+		}
+		if c.byTwin(gid) {
+			twins++
+			return true
+		}
+		return false
+	}
+	res, err := recoverShards(ctx, c.cfg.Log, c.cfg.NodeID, shards, busy, c.cfg.ForeignAfter)
+	res.InFlight -= twins
+	res.Twin = twins
+	if twins > 0 {
+		c.log.Error("twopc: another process runs with this node_id: its prepared transactions were left alone; give every node that uses these shards its own node_id",
+			"node_id", c.cfg.NodeID, "prepared", twins)
+	}
+	return res, err
+}
+
+// byTwin reports a gid of this node id that another process made since
+// this coordinator started.
+func (c *Coordinator) byTwin(gid string) bool {
+	node, created, ok := ParseGID(gid)
+	if !ok || node != c.cfg.NodeID || !created.After(c.started) {
+		return false
+	}
+	inc, ok := incarnationOf(gid)
+	return ok && inc != c.incarnation
 }
 
 func tagError(tag string) error {

@@ -250,29 +250,67 @@ func TestRecoverSkipsInFlight(t *testing.T) {
 	}
 }
 
-// Two processes with one node_id: the second one's recovery, between the
-// first one's PREPAREs and its decision, takes the prepared transactions
-// for leftovers of its own and rolls them back. The first must not tell
-// its client the transaction committed: 08007, naming the likely cause.
-func TestCommitAfterDuplicateNodeRecovered(t *testing.T) {
-	ctx := context.Background()
-	a, b := newShard("s1"), newShard("s2")
-	access := []twopc.ShardAccess{a.access(), b.access()}
-	twin := newCoordinator(t, newMemLog(), twopc.Hooks{}) // same node id, its own log
-	var during twopc.Result
-	c := newCoordinator(t, newMemLog(), twopc.Hooks{AfterDecision: func(string) {
-		var err error
-		if during, err = twin.Recover(ctx, access); err != nil {
-			t.Errorf("the twin's Recover: %v", err)
-		}
-	}})
-	err := c.Commit(ctx, c.NewGID(), []twopc.Participant{a.begin(), b.begin()})
-	if len(during.Resolved) != 2 || during.Resolved[0].Commit {
-		t.Fatalf("the twin's recovery: %+v, want both rolled back (the hazard this test is about)", during)
-	}
-	var pe *pgerror.Error
-	if !errors.Is(err, twopc.ErrInDoubt) || !errors.As(err, &pe) || pe.Code != "08007" || !strings.Contains(pe.Hint, `node_id "n1"`) {
-		t.Fatalf("Commit = %v (%+v), want 08007 naming node_id n1", err, pe)
+// Two processes with one node_id (a misconfiguration): the twin's
+// recovery runs while the first one commits. A twin started before the
+// transaction leaves its prepared transactions alone (its gids carry
+// another incarnation and are younger than the twin). A twin started
+// after the PREPAREs takes them for leftovers of an earlier run and rolls
+// them back; the first then tells its client 08007, not COMMIT.
+func TestCommitWithTwinNode(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		twinFirst      bool
+		wantTwin       int
+		wantRolledBack int
+		wantCode       pgerror.Code // "" : committed
+	}{
+		{"twin started before the transaction", true, 2, 0, ""},
+		{"twin started after its PREPAREs", false, 0, 2, "08007"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			a, b := newShard("s1"), newShard("s2")
+			access := []twopc.ShardAccess{a.access(), b.access()}
+			var twin *twopc.Coordinator
+			if c.twinFirst {
+				twin = newCoordinator(t, newMemLog(), twopc.Hooks{}) // same node id, its own log
+			}
+			var during twopc.Result
+			coord := newCoordinator(t, newMemLog(), twopc.Hooks{AfterPrepare: func(string) {
+				if twin == nil {
+					twin = newCoordinator(t, newMemLog(), twopc.Hooks{})
+				}
+				var err error
+				if during, err = twin.Recover(ctx, access); err != nil {
+					t.Errorf("the twin's Recover: %v", err)
+				}
+			}})
+			err := coord.Commit(ctx, coord.NewGID(), []twopc.Participant{a.begin(), b.begin()})
+			rolledBack := 0
+			for _, r := range during.Resolved {
+				if !r.Commit {
+					rolledBack++
+				}
+			}
+			if during.Twin != c.wantTwin || rolledBack != c.wantRolledBack {
+				t.Fatalf("the twin's recovery: %+v, want %d left alone and %d rolled back", during, c.wantTwin, c.wantRolledBack)
+			}
+			if c.wantCode == "" {
+				if err != nil {
+					t.Fatalf("Commit = %v", err)
+				}
+				for _, sh := range []*fakeShard{a, b} {
+					if len(sh.log()) != 1 || !strings.HasPrefix(sh.log()[0], "commit") {
+						t.Errorf("shard %s resolved %q", sh.id, sh.log())
+					}
+				}
+				return
+			}
+			var pe *pgerror.Error
+			if !errors.Is(err, twopc.ErrInDoubt) || !errors.As(err, &pe) || pe.Code != c.wantCode || !strings.Contains(pe.Hint, `node_id "n1"`) {
+				t.Fatalf("Commit = %v (%+v), want %s naming node_id n1", err, pe, c.wantCode)
+			}
+		})
 	}
 }
 

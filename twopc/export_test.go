@@ -31,3 +31,6 @@ const FileMagic = fileMagic
 // TornTolerance is how far back damage followed by intact records is
 // forgiven.
 const TornTolerance = tornTolerance
+
+// IncarnationOf exposes incarnationOf.
+var IncarnationOf = incarnationOf

@@ -56,7 +56,12 @@ func CheckNodeID(id string) error {
 // transactions started in the same nanosecond (or after the clock stepped
 // back). It panics if nodeID fails CheckNodeID: configuration is validated
 // long before the first transaction, so that is a programming error.
-func NewGID(nodeID string) string {
+func NewGID(nodeID string) string { return newGID(nodeID, rand.Uint32()) }
+
+// newGID is NewGID whose random part starts with 32 bits naming the
+// process that coordinates (its incarnation), so recovery can tell a gid
+// of another live process running with the same node id (incarnationOf).
+func newGID(nodeID string, incarnation uint32) string {
 	if err := CheckNodeID(nodeID); err != nil {
 		panic(err)
 	}
@@ -66,7 +71,7 @@ func NewGID(nodeID string) string {
 	b = append(b, ':')
 	b = strconv.AppendInt(b, time.Now().UnixNano(), 36)
 	b = append(b, '.')
-	r := rand.Uint64()
+	r := uint64(incarnation)<<32 | uint64(rand.Uint32())
 	const hexDigits = "0123456789abcdef"
 	for shift := 60; shift >= 0; shift -= 4 {
 		b = append(b, hexDigits[(r>>uint(shift))&0xf])
@@ -102,6 +107,17 @@ func ParseGID(gid string) (nodeID string, created time.Time, ok bool) {
 		return "", time.Time{}, false
 	}
 	return node, time.Unix(0, nanos), true
+}
+
+// incarnationOf returns the first 32 bits of a gid's random part: the
+// incarnation of the process that made it, for gids made by newGID.
+func incarnationOf(gid string) (uint32, bool) {
+	i := strings.LastIndexByte(gid, '.')
+	if i < 0 || len(gid)-i-1 != 16 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(gid[i+1:i+9], 16, 32)
+	return uint32(v), err == nil
 }
 
 // checkGID accepts what PostgreSQL accepts as a transaction identifier and

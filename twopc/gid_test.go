@@ -85,3 +85,27 @@ func TestQuoteLiteral(t *testing.T) {
 		}
 	}
 }
+
+// A coordinator's gids carry one incarnation, another coordinator's
+// (another process) a different one; ParseGID still reads them.
+func TestGIDIncarnation(t *testing.T) {
+	c1 := newCoordinator(t, newMemLog(), twopc.Hooks{})
+	c2 := newCoordinator(t, newMemLog(), twopc.Hooks{})
+	g1, g1b, g2 := c1.NewGID(), c1.NewGID(), c2.NewGID()
+	i1, ok1 := twopc.IncarnationOf(g1)
+	i1b, _ := twopc.IncarnationOf(g1b)
+	i2, ok2 := twopc.IncarnationOf(g2)
+	if !ok1 || !ok2 || i1 != i1b || i1 == i2 || g1 == g1b {
+		t.Fatalf("gids %s %s %s: incarnations %x %x %x", g1, g1b, g2, i1, i1b, i2)
+	}
+	for _, g := range []string{g1, g2} {
+		if node, _, ok := twopc.ParseGID(g); !ok || node != "n1" {
+			t.Errorf("ParseGID(%q) = %q, %v", g, node, ok)
+		}
+	}
+	for _, bad := range []string{"shardproxy:n1:abc", "x.123", "shardproxy:n1:abc.zz00000000000000"} {
+		if _, ok := twopc.IncarnationOf(bad); ok {
+			t.Errorf("IncarnationOf(%q) accepted", bad)
+		}
+	}
+}

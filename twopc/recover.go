@@ -53,6 +53,7 @@ type Resolution struct {
 type Result struct {
 	Resolved  []Resolution
 	InFlight  int      // prepared transactions left to the coordinator committing them
+	Twin      int      // made by another live process with this node id, left to it
 	Foreign   int      // prepared transactions of other nodes, left alone
 	Forgotten []string // decisions marked Done: no shard holds their gid any more
 }
