@@ -237,7 +237,7 @@ func (c *Coordinator) Commit(ctx context.Context, gid string, ps []Participant) 
 	if len(vanished) > 0 {
 		return pgerror.Wrap(fmt.Errorf("%w: %s was settled by someone else on shard %s before COMMIT PREPARED", ErrInDoubt, gid, strings.Join(vanished, ", ")),
 			transactionResolutionUnknown,
-			"a distributed transaction committed on some shards, but on shard %s something else settled it first", strings.Join(vanished, ", ")).
+			"the outcome of a distributed transaction is unknown: on shard %s something else settled it before its COMMIT PREPARED", strings.Join(vanished, ", ")).
 			WithHint("check that no other shardproxy runs with node_id %q: two nodes with one node_id roll back each other's two-phase commits", c.cfg.NodeID)
 	}
 	return nil
