@@ -353,7 +353,30 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Errorf("ranges after restarting all: %v\n%s", err, out)
 	}
 
-	// A cancel sent to another node cancels.
+	// A cancel sent to another node cancels. That node forwards it to the
+	// address the directory has for the first: wait until the restarted
+	// first node's new address is there.
+	testenv.WaitFor(t, ctx, "the second node to know the first's new address", func() (bool, error) {
+		out, err := f.admin(ctx, all[1], "status", "-o", "json")
+		if err != nil {
+			return false, nil
+		}
+		var st struct {
+			Nodes []struct {
+				ID     string `json:"id"`
+				PGAddr string `json:"pg_addr"`
+			} `json:"nodes"`
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			return false, err
+		}
+		for _, sn := range st.Nodes {
+			if sn.ID == all[0].id {
+				return sn.PGAddr == all[0].p.Addr, nil
+			}
+		}
+		return false, nil
+	})
 	conn := testenv.Connect(t, ctx, all[0].url())
 	defer conn.Close(ctx)
 	done := make(chan error, 1)
