@@ -75,7 +75,7 @@ func (s *session) deferredControl(sql string) (handled bool, err error) {
 
 // endDeferredBlock forgets a block that ended before reaching a server.
 func (s *session) endDeferredBlock() {
-	s.beginDeferred, s.beginSQL, s.distributedFailed = false, "", false
+	s.beginDeferred, s.beginSQL = false, ""
 }
 
 // answerControl sends CommandComplete and ReadyForQuery for a statement
@@ -96,16 +96,9 @@ func (s *session) openDeferredBlock(ctx context.Context) error {
 	if s.txStatus == 'E' {
 		// A statement the proxy refused failed the block: the server's
 		// block fails too, so PostgreSQL answers what comes next (25P02,
-		// or ROLLBACK) itself. Rare enough for two round trips.
-		if err := s.internalQuery(ctx, "BEGIN", expect{}); err != nil {
-			return err
-		}
-		s.queueInternalQuery(abortQuery)
-		if err := s.roundTrip(ctx); err != nil {
-			return err
-		}
-		s.txStatus = 'E'
-		return nil
+		// or ROLLBACK) itself.
+		s.queueInternalQuery("BEGIN")
+		return s.failServerBlock(ctx)
 	}
 	return s.writeBeginAhead()
 }

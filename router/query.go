@@ -213,17 +213,27 @@ func (s *session) refuseQuery(err error) error {
 		return pe
 	}
 	if s.txStatus == 'T' && s.server != nil {
-		s.queueInternalQuery(abortQuery)
-		if err := s.roundTrip(context.Background()); err != nil {
+		if err := s.failServerBlock(context.Background()); err != nil {
 			return err
 		}
-		s.txStatus = 'E'
 	}
 	s.failDeferredBlock()
 	if err := s.c.SendError(pe); err != nil {
 		return &clientLostError{err: err}
 	}
 	return s.readyWithoutServer()
+}
+
+// failServerBlock puts the server's transaction block into the aborted
+// state, as the error the proxy reported would have (abortQuery), behind
+// whatever is already queued.
+func (s *session) failServerBlock(ctx context.Context) error {
+	s.queueInternalQuery(abortQuery)
+	if err := s.roundTrip(ctx); err != nil {
+		return err
+	}
+	s.txStatus = 'E'
+	return nil
 }
 
 // readyWithoutServer sends ReadyForQuery for an answer made by the proxy.

@@ -310,23 +310,10 @@ func (c *Coordinator) end(gid string) {
 // runs recovery. Gids made before the start are taken for leftovers of
 // earlier runs, as they must be after a crash.
 func (c *Coordinator) Recover(ctx context.Context, shards []ShardAccess) (Result, error) {
-	twins := 0
-	busy := func(gid string) bool {
-		if c.InFlight(gid) {
-			return true
-		}
-		if c.byTwin(gid) {
-			twins++
-			return true
-		}
-		return false
-	}
-	res, err := recoverShards(ctx, c.cfg.Log, c.cfg.NodeID, shards, busy, c.cfg.ForeignAfter)
-	res.InFlight -= twins
-	res.Twin = twins
-	if twins > 0 {
+	res, err := recoverShards(ctx, c.cfg.Log, c.cfg.NodeID, shards, c.InFlight, c.byTwin, c.cfg.ForeignAfter)
+	if res.Twin > 0 {
 		c.log.Error("twopc: another process runs with this node_id: its prepared transactions were left alone; give every node that uses these shards its own node_id",
-			"node_id", c.cfg.NodeID, "prepared", twins)
+			"node_id", c.cfg.NodeID, "prepared", res.Twin)
 	}
 	return res, err
 }

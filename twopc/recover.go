@@ -64,13 +64,14 @@ type Result struct {
 // may be about to be written. Errors for one shard or gid do not stop the
 // others; they come back joined, and what was done is in the Result.
 func Recover(ctx context.Context, log DecisionLog, nodeID string, shards []ShardAccess, inFlight func(gid string) bool) (Result, error) {
-	return recoverShards(ctx, log, nodeID, shards, inFlight, 0)
+	return recoverShards(ctx, log, nodeID, shards, inFlight, nil, 0)
 }
 
 // recoverShards is Recover that, with a shared log (Aborter) and
 // foreignAfter > 0, also settles other nodes' prepared transactions older
-// than foreignAfter.
-func recoverShards(ctx context.Context, log DecisionLog, nodeID string, shards []ShardAccess, inFlight func(gid string) bool, foreignAfter time.Duration) (Result, error) {
+// than foreignAfter. twin (may be nil) reports gids of nodeID that
+// another live process made (Coordinator.byTwin); they are left alone.
+func recoverShards(ctx context.Context, log DecisionLog, nodeID string, shards []ShardAccess, inFlight, twin func(gid string) bool, foreignAfter time.Duration) (Result, error) {
 	var res Result
 	aborter, shared := log.(Aborter)
 	if err := CheckNodeID(nodeID); err != nil {
@@ -104,6 +105,10 @@ func recoverShards(ctx context.Context, log DecisionLog, nodeID string, shards [
 			}
 			if node != nodeID && (!shared || foreignAfter <= 0 || time.Since(created) < foreignAfter) {
 				res.Foreign++
+				continue
+			}
+			if twin != nil && twin(p.GID) {
+				res.Twin++
 				continue
 			}
 			// In-flight first, decision second: a gid that is not in
