@@ -82,17 +82,6 @@ func (s *session) pipeTarget(ctx context.Context, rt *routing) (pc *pipeConn, en
 	return p.pipeFor(ctx, s.settings), noop
 }
 
-// replicaEligible is readsFromReplica for a session pipelineIdle allows:
-// answers it owes already (a deferred ParseComplete) do not tie the read
-// to a connection.
-func (s *session) replicaEligible(rt *routing) bool {
-	if s.r.cfg.Replicas == nil || s.settings[targetSetting] == "primary" {
-		return false
-	}
-	sh, ok := s.r.Map().Shard(rt.shard)
-	return ok && len(sh.Replicas) > 0
-}
-
 // noteShard makes the shard of a pipelined read the session's current
 // one, as useShard would have.
 func (s *session) noteShard(shard string) {

@@ -38,13 +38,19 @@ func (s *session) readsFromReplica(rt *routing) bool {
 	if s.inTransaction() || s.txStatus != 'I' || len(s.parked) > 0 || s.openBatch || len(s.queue) > 0 {
 		return false
 	}
-	if rt.plan.TargetHint == "primary" || s.settings[targetSetting] == "primary" {
+	return s.replicaEligible(rt)
+}
+
+// replicaEligible is what readsFromReplica asks beyond the session's
+// state: the statement and session allow a replica and the shard has
+// one. A pipelined read asks only this: answers the session owes already
+// (a deferred ParseComplete) do not tie it to a connection.
+func (s *session) replicaEligible(rt *routing) bool {
+	if s.r.cfg.Replicas == nil || rt.plan.TargetHint == "primary" || s.settings[targetSetting] == "primary" {
 		return false
 	}
-	if sh, ok := s.r.Map().Shard(rt.shard); !ok || len(sh.Replicas) == 0 {
-		return false
-	}
-	return true
+	sh, ok := s.r.Map().Shard(rt.shard)
+	return ok && len(sh.Replicas) > 0
 }
 
 // routeTo makes the right connection of rt's shard current: a replica for
