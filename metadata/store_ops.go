@@ -106,6 +106,40 @@ func (s *Store) Apply(ctx context.Context, c Command) (uint64, error) {
 	return f.Index(), nil
 }
 
+// ApplyAll applies cmds in order, as Apply does each, but hands them all to
+// Raft before waiting, so they share log writes (one fsync for the batch
+// instead of one each). results[i] is what the state machine said to
+// cmds[i] (nil, or a rejection). err is a failure to apply: *ErrNotLeader
+// before anything was proposed, or, once something was, a failure after
+// which any command without a result may or may not be applied (like
+// Apply's, *ErrNotLeader included).
+func (s *Store) ApplyAll(ctx context.Context, cmds []Command) (results []error, err error) {
+	if s.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	if !s.IsLeader() {
+		return nil, &ErrNotLeader{Leader: s.Leader()}
+	}
+	entries := make([][]byte, len(cmds))
+	for i, c := range cmds {
+		if entries[i], err = EncodeCommand(c); err != nil {
+			return nil, err
+		}
+	}
+	futures := make([]raft.ApplyFuture, len(entries))
+	for i, data := range entries {
+		futures[i] = s.raft.Apply(data, enqueueTimeout(ctx))
+	}
+	results = make([]error, len(futures))
+	for i, f := range futures {
+		if err := waitFuture(ctx, f); err != nil {
+			return results[:i], s.raftError(err)
+		}
+		results[i], _ = f.Response().(error)
+	}
+	return results, nil
+}
+
 // AddVoter adds (or promotes) a voting member. Leader only.
 func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 	return s.changeMembership(ctx, func(timeout time.Duration) raft.Future {

@@ -295,6 +295,10 @@ func TestStoreCluster(t *testing.T) {
 			if got := notLeader.Leader; got.ID != want.NodeID || got.HTTPAddr != want.Self.HTTPAddr || got.RaftAddr != want.Bind {
 				t.Fatalf("ErrNotLeader names %+v, want %s", got, want.NodeID)
 			}
+			results, err := s.ApplyAll(ctx, []metadata.Command{{Type: metadata.CmdDecideCommit, GID: "g"}})
+			if !errors.As(err, &notLeader) || results != nil {
+				t.Fatalf("follower ApplyAll = %v, %v, want *ErrNotLeader and no results", results, err)
+			}
 		}
 	})
 
@@ -480,5 +484,56 @@ func TestSingleNodeStore(t *testing.T) {
 	}
 	if _, err := s.WaitForMap(ctx); !errors.Is(err, metadata.ErrClosed) {
 		t.Fatalf("WaitForMap after Shutdown = %v", err)
+	}
+}
+
+// ApplyAll gives each command its own outcome, in order, as Apply would.
+func TestStoreApplyAll(t *testing.T) {
+	_, transport := raft.NewInmemTransport("")
+	s, err := metadata.OpenStore(context.Background(), metadata.StoreConfig{
+		NodeID: "solo", Bootstrap: true, DataDir: t.TempDir(), Seed: testSeed(t),
+		Logger: testLogger(t), Transport: transport, Tuning: testTuning,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	defer s.Shutdown(ctx)
+	if _, err := s.WaitForMap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		cmd          metadata.Command
+		wantRejected bool
+	}{
+		{metadata.Command{Type: metadata.CmdDecideCommit, GID: "g1"}, false},
+		{metadata.Command{Type: metadata.CmdDecideCommit, GID: "g2"}, false},
+		{metadata.Command{Type: metadata.CmdDecisionDone}, true}, // no gid
+		{metadata.Command{Type: metadata.CmdDecisionDone, GID: "g1"}, false},
+		{metadata.Command{Type: metadata.CmdDecideAbort, GID: "g2"}, true}, // g2 commits
+		{metadata.Command{Type: metadata.CmdDecideAbort, GID: "g3"}, false},
+	}
+	cmds := make([]metadata.Command, len(steps))
+	for i, st := range steps {
+		cmds[i] = st.cmd
+	}
+	results, err := s.ApplyAll(ctx, cmds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != len(steps) {
+		t.Fatalf("%d results for %d commands", len(results), len(steps))
+	}
+	for i, st := range steps {
+		if rejected := errors.Is(results[i], metadata.ErrRejected); rejected != st.wantRejected || (!rejected && results[i] != nil) {
+			t.Errorf("command %d (%s %q): result %v, want rejected=%t", i, st.cmd.Type, st.cmd.GID, results[i], st.wantRejected)
+		}
+	}
+	if got := s.PendingDecisions(); len(got) != 1 || got[0] != "g2" {
+		t.Errorf("pending decisions %v, want [g2]", got)
+	}
+	if results, err := s.ApplyAll(ctx, nil); err != nil || len(results) != 0 {
+		t.Errorf("ApplyAll(nil) = %v, %v", results, err)
 	}
 }

@@ -28,7 +28,6 @@ import (
 
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/metadata"
-	"github.com/shardproxy/shardproxy/twopc"
 )
 
 // internalApplyPath is where a leader takes commands from the other nodes;
@@ -200,36 +199,6 @@ func (c storeCluster) Servers() ([]metadata.ServerInfo, error) { return c.n.stor
 func (c storeCluster) Leader() metadata.NodeInfo               { return c.n.store.Leader() }
 func (c storeCluster) Apply(ctx context.Context, cmd metadata.Command) (uint64, error) {
 	return c.n.store.Apply(ctx, cmd)
-}
-
-// raftDecisions keeps two-phase-commit decisions in the Raft log, so any
-// node can settle another's transactions after it died.
-type raftDecisions struct{ n *Node }
-
-func (d raftDecisions) Commit(ctx context.Context, gid string) error {
-	_, err := d.n.applyCommand(ctx, metadata.Command{Type: metadata.CmdDecideCommit, GID: gid})
-	if errors.Is(err, metadata.ErrRejected) {
-		// Recovery elsewhere recorded an abort first.
-		return fmt.Errorf("%w: %v", twopc.ErrNotRecorded, err)
-	}
-	return err
-}
-
-func (d raftDecisions) Done(ctx context.Context, gid string) error {
-	_, err := d.n.applyCommand(ctx, metadata.Command{Type: metadata.CmdDecisionDone, GID: gid})
-	return err
-}
-
-func (d raftDecisions) Decided(gid string) (bool, error) { return d.n.store.Decided(gid), nil }
-
-func (d raftDecisions) Pending() ([]string, error) { return d.n.store.PendingDecisions(), nil }
-
-func (d raftDecisions) Abort(ctx context.Context, gid string) (bool, error) {
-	_, err := d.n.applyCommand(ctx, metadata.Command{Type: metadata.CmdDecideAbort, GID: gid})
-	if errors.Is(err, metadata.ErrRejected) && d.n.store.Decided(gid) {
-		return true, nil
-	}
-	return false, err
 }
 
 // joinCluster asks the nodes in raft.join (and the leader they name) to

@@ -40,6 +40,11 @@ type Node struct {
 	stopRecovery context.CancelFunc
 	recoveryDone chan struct{}
 
+	// decisionsDone forgets finished two-phase commits (decisions.go).
+	decisionsDone     *doneBatcher
+	stopDecisionsDone context.CancelFunc
+	decisionsDoneExit chan struct{}
+
 	// The Raft member keeping the map; seed is the configuration's map
 	// for a new cluster. mapReady closes when the first map is in force.
 	store      *metadata.Store
@@ -121,6 +126,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 	n := &Node{cfg: cfg, log: log, seed: m, serveErr: make(chan error, 2), version: ver,
 		lifetime: lifetime, endLifetime: endLifetime,
 		httpClient: &http.Client{Timeout: 30 * time.Second}, mapReady: make(chan struct{})}
+	n.decisionsDone = newDoneBatcher(n)
 	coordinator, err := twopc.NewCoordinator(twopc.Config{NodeID: cfg.NodeID, Log: raftDecisions{n}, Logger: log,
 		Hooks: opts.TwoPhaseHooks, ForeignAfter: foreignAfter})
 	if err != nil {
@@ -250,6 +256,12 @@ func (n *Node) Start() error {
 		}
 		return fmt.Errorf("raft: %w", err)
 	}
+	dctx, stopDone := context.WithCancel(context.Background())
+	n.stopDecisionsDone, n.decisionsDoneExit = stopDone, make(chan struct{})
+	go func() {
+		defer close(n.decisionsDoneExit)
+		n.decisionsDone.run(dctx)
+	}()
 	if configHasReplicas(n.cfg) {
 		// Replica health, polled from the start: reads find replicas as
 		// soon as clients arrive.
@@ -519,6 +531,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if n.stopRecovery != nil {
 			n.stopRecovery()
 			<-n.recoveryDone
+		}
+		if n.stopDecisionsDone != nil {
+			// Sessions and recovery are over: forget what they finished
+			// while Raft still runs.
+			n.stopDecisionsDone()
+			<-n.decisionsDoneExit
+			n.decisionsDone.flush(ctx)
 		}
 		if n.stopJoin != nil {
 			n.stopJoin()
