@@ -258,7 +258,7 @@ func (r *report) writeTable(w io.Writer) []string {
 		fmt.Fprintf(w, " (%s; the totals checked against pgbench's)", strings.Join(parts, "; "))
 	}
 	fmt.Fprintf(w, ". Every shardproxy target routes by key: pgbench_accounts and pgbench_history sharded by aid, pgbench_branches by bid, pgbench_tellers by tid. ")
-	fmt.Fprintf(w, "The -litparams target has pool.literal_parameters on; the -pipelined ones have pool.literal_parameters and pool.pipeline_connections: %d on (the options off by default that make shardproxy faster). ", pipelineConnections)
+	fmt.Fprintf(w, "The -litparams target has pool.literal_parameters on; the -pipelined ones have pool.literal_parameters and pool.pipeline_connections: %d on and runtime.gomaxprocs: %d (the settings, not the defaults, that make shardproxy faster on a small host it shares with PostgreSQL). ", pipelineConnections, tunedGOMAXPROCS)
 	fmt.Fprintf(w, "CPU per transaction is user+sys CPU seconds of the process (PostgreSQL: all processes of all the target's servers) over the transactions pgbench processed. ")
 	fmt.Fprintf(w, "Other CPUs: how many of the %d CPUs were busy outside the target's PostgreSQL, the proxy and pgbench (other processes, kernel work charged to nobody); high values mean a noisy cell.\n\n", r.CPUs)
 
