@@ -253,9 +253,14 @@ func OpenStore(ctx context.Context, cfg StoreConfig) (*Store, error) {
 			_ = c.Close()
 		}
 	}
+	// Every decision of a distributed commit is a write here, so the
+	// freelist is not written with each one (bbolt rebuilds it by a scan
+	// at open, as etcd does): 3.60 -> 3.22 pwrites per 2-shard TPC-B
+	// transaction on the rig.
 	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(cfg.DataDir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout},
+		Path: filepath.Join(cfg.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout,
+			NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
 	})
 	if err != nil {
 		closeTransport()
