@@ -149,13 +149,16 @@ func (s *session) decide(plan *planner.Plan, lits []planner.Literal, sql string,
 	}
 	if a != nil {
 		s.routeCursor(a, rt)
-		if s.server != nil && (isSessionCommand(a.Command) || isBlockCommand(a.Command)) && rt.shard == m.Shards[0].ID && plan.TargetHint == "" {
-			// SET, RESET and SHOW mean the same on every shard: the
+		if s.server != nil && (isSessionCommand(a.Command) || isBlockCommand(a.Command) || answersAnywhere(a)) &&
+			rt.shard == m.Shards[0].ID && plan.TargetHint == "" {
+			// SET, RESET and SHOW mean the same on every shard, and so
+			// does a read of no table with built-in functions only: the
 			// current connection answers, and no other shard joins the
-			// transaction for them. COMMIT, ROLLBACK and savepoints
-			// belong to the block on the current connection (the first
-			// shard may have no part in it: a deferred BEGIN went to the
-			// shard of the block's first statement).
+			// transaction for them (SELECT now() then answers the block's
+			// own start). COMMIT, ROLLBACK and savepoints belong to the
+			// block on the current connection (the first shard may have
+			// no part in it: a deferred BEGIN went to the shard of the
+			// block's first statement).
 			rt.shard = s.shardID
 		}
 	}
@@ -164,6 +167,12 @@ func (s *session) decide(plan *planner.Plan, lits []planner.Literal, sql string,
 
 func isSessionCommand(cmd string) bool {
 	return cmd == "SET" || cmd == "RESET" || cmd == "SHOW"
+}
+
+// answersAnywhere: a SELECT of no table, with no side effect and no user
+// function (which could read an unsharded table on the first shard).
+func answersAnywhere(a *planner.Analysis) bool {
+	return a.Command == "SELECT" && len(a.Tables) == 0 && a.ReadOnly && !a.CallsUserFunction
 }
 
 // isBlockCommand: a statement that acts on the open transaction block.

@@ -396,3 +396,39 @@ func TestMergeBufferLimit(t *testing.T) {
 		t.Fatalf("after the refusal: %d, %v", count, err)
 	}
 }
+
+// A read of no table inside a block is answered by the block's shard, not
+// by the first shard joining the block for it: now() is the block's start
+// and the backend is the block's.
+func TestTableFreeReadStaysInBlock(t *testing.T) {
+	if selfCheck {
+		t.Skip("needs the proxy")
+	}
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		t.Run(mode.String(), func(t *testing.T) {
+			ctx := testenv.TestCtx(t, time.Minute)
+			conn := testenv.Connect(t, ctx, proxyURL)
+			defer conn.Close(ctx)
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			key := keyOn(2, 8000)
+			if _, err := tx.Exec(ctx, "INSERT INTO wallets (id, owner) VALUES ($1, 'table-free')", mode, key); err != nil {
+				t.Fatal(err)
+			}
+			var free, inBlock time.Time
+			var freePID, blockPID int32
+			if err := tx.QueryRow(ctx, "SELECT now(), pg_backend_pid()", mode).Scan(&free, &freePID); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.QueryRow(ctx, "SELECT now(), pg_backend_pid() FROM wallets WHERE id = $1", mode, key).Scan(&inBlock, &blockPID); err != nil {
+				t.Fatal(err)
+			}
+			if !free.Equal(inBlock) || freePID != blockPID {
+				t.Fatalf("SELECT now(), pg_backend_pid() answered %v by %d; the block's shard says %v by %d", free, freePID, inBlock, blockPID)
+			}
+		})
+	}
+}
