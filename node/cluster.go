@@ -110,18 +110,53 @@ type applyResponse struct {
 	Rejected bool `json:"rejected,omitempty"`
 }
 
-// forwardApply sends c to the leader's internal endpoint.
-func (n *Node) forwardApply(ctx context.Context, leader metadata.NodeInfo, c metadata.Command) (uint64, error) {
+// applyCommands is applyCommand for commands that may be applied twice
+// (a retry after a lost leadership proposes them again): applied together
+// where this node leads (Store.ApplyAll), forwarded together otherwise.
+func (n *Node) applyCommands(ctx context.Context, cmds []metadata.Command) ([]error, error) {
+	for attempt := 0; ; attempt++ {
+		results, err := n.store.ApplyAll(ctx, cmds)
+		var nl *metadata.ErrNotLeader
+		if !errors.As(err, &nl) {
+			return results, err
+		}
+		if nl.Leader.HTTPAddr != "" {
+			results, err = n.forwardApplyAll(ctx, nl.Leader, cmds)
+			if err == nil || !errors.Is(err, errLeaderMoved) {
+				return results, err
+			}
+		}
+		if attempt >= 20 {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// applyAllResponse answers a forwarded batch: one applyResponse per
+// command applied, and Error when the batch failed as a whole.
+type applyAllResponse struct {
+	Results []applyResponse `json:"results,omitempty"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// postToLeader posts body (JSON) to the leader's internal apply endpoint
+// and decodes its JSON answer into out.
+func (n *Node) postToLeader(ctx context.Context, leader metadata.NodeInfo, body, out any) (int, error) {
 	if n.cfg.AdminToken == "" {
 		return 0, errors.New("cannot forward to the leader: admin_token is not configured")
 	}
-	body, err := json.Marshal(c)
+	data, err := json.Marshal(body)
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leader.HTTPAddr+internalApplyPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leader.HTTPAddr+internalApplyPath, bytes.NewReader(data))
 	if err != nil {
 		return 0, err
 	}
@@ -132,45 +167,112 @@ func (n *Node) forwardApply(ctx context.Context, leader metadata.NodeInfo, c met
 		return 0, fmt.Errorf("forwarding to the leader %s: %w", leader.ID, err)
 	}
 	defer resp.Body.Close()
-	var ar applyResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&ar); err != nil {
-		return 0, fmt.Errorf("forwarding to the leader %s: %s: %w", leader.ID, resp.Status, err)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(out); err != nil {
+		return resp.StatusCode, fmt.Errorf("forwarding to the leader %s: %s: %w", leader.ID, resp.Status, err)
 	}
+	if resp.StatusCode == http.StatusMisdirectedRequest {
+		return resp.StatusCode, errLeaderMoved
+	}
+	return resp.StatusCode, nil
+}
+
+// forwardApply sends c to the leader's internal endpoint.
+func (n *Node) forwardApply(ctx context.Context, leader metadata.NodeInfo, c metadata.Command) (uint64, error) {
+	var ar applyResponse
+	code, err := n.postToLeader(ctx, leader, c, &ar)
 	switch {
-	case resp.StatusCode == http.StatusMisdirectedRequest:
-		return 0, errLeaderMoved
+	case err != nil:
+		return 0, err
 	case ar.Rejected:
 		return 0, fmt.Errorf("%w: %s", metadata.ErrRejected, ar.Error)
-	case resp.StatusCode != http.StatusOK:
+	case code != http.StatusOK:
 		return 0, fmt.Errorf("the leader %s refused the command: %s", leader.ID, ar.Error)
 	}
 	return ar.Index, nil
 }
 
-// handleInternalApply applies a command another node forwarded.
+// forwardApplyAll sends cmds to the leader's internal endpoint as one
+// batch (a JSON array). A leader that predates batches answers 400, and
+// the batch fails.
+func (n *Node) forwardApplyAll(ctx context.Context, leader metadata.NodeInfo, cmds []metadata.Command) ([]error, error) {
+	var ar applyAllResponse
+	code, err := n.postToLeader(ctx, leader, cmds, &ar)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]error, len(ar.Results))
+	for i, r := range ar.Results {
+		if r.Rejected {
+			results[i] = fmt.Errorf("%w: %s", metadata.ErrRejected, r.Error)
+		}
+	}
+	if code != http.StatusOK {
+		return results, fmt.Errorf("the leader %s refused the commands: %s", leader.ID, ar.Error)
+	}
+	return results, nil
+}
+
+// handleInternalApply applies a command another node forwarded, or a
+// batch of them (a JSON array).
 func (n *Node) handleInternalApply(w http.ResponseWriter, r *http.Request) {
 	write := func(code int, ar applyResponse) { writeJSON(w, code, ar) }
 	if !n.tokenOK(r) {
 		write(http.StatusUnauthorized, applyResponse{Error: "missing or wrong admin token"})
 		return
 	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	if err != nil {
+		write(http.StatusBadRequest, applyResponse{Error: "reading the command: " + err.Error()})
+		return
+	}
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
+		n.applyForwardedBatch(w, r, trimmed)
+		return
+	}
 	var c metadata.Command
-	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(&c); err != nil {
+	if err := json.Unmarshal(body, &c); err != nil {
 		write(http.StatusBadRequest, applyResponse{Error: "bad command: " + err.Error()})
 		return
 	}
 	idx, err := n.store.Apply(r.Context(), c)
-	var nl *metadata.ErrNotLeader
 	switch {
 	case err == nil:
 		write(http.StatusOK, applyResponse{Index: idx})
-	case errors.As(err, &nl):
-		write(http.StatusMisdirectedRequest, applyResponse{Error: err.Error()})
 	case errors.Is(err, metadata.ErrRejected):
 		write(http.StatusConflict, applyResponse{Error: err.Error(), Rejected: true})
 	default:
-		write(http.StatusServiceUnavailable, applyResponse{Error: err.Error()})
+		write(applyFailureStatus(err), applyResponse{Error: err.Error()})
 	}
+}
+
+func (n *Node) applyForwardedBatch(w http.ResponseWriter, r *http.Request, body []byte) {
+	var cmds []metadata.Command
+	if err := json.Unmarshal(body, &cmds); err != nil {
+		writeJSON(w, http.StatusBadRequest, applyAllResponse{Error: "bad commands: " + err.Error()})
+		return
+	}
+	results, err := n.store.ApplyAll(r.Context(), cmds)
+	ar := applyAllResponse{Results: make([]applyResponse, len(results))}
+	for i, res := range results {
+		if res != nil {
+			ar.Results[i] = applyResponse{Error: res.Error(), Rejected: errors.Is(res, metadata.ErrRejected)}
+		}
+	}
+	code := http.StatusOK
+	if err != nil {
+		code, ar.Error = applyFailureStatus(err), err.Error()
+	}
+	writeJSON(w, code, ar)
+}
+
+// applyFailureStatus is the status of a forwarded apply that failed other
+// than by a rejection: 421 sends the caller to the new leader.
+func applyFailureStatus(err error) int {
+	var nl *metadata.ErrNotLeader
+	if errors.As(err, &nl) {
+		return http.StatusMisdirectedRequest
+	}
+	return http.StatusServiceUnavailable
 }
 
 // tokenOK checks the bearer token in constant time.

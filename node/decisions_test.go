@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/metadata"
 )
 
@@ -20,6 +21,7 @@ type fakeRaft struct {
 	mu       sync.Mutex
 	batches  [][]metadata.Command // applyAll calls
 	forwards []metadata.Command   // applyOne calls
+	anywhere [][]metadata.Command // applyAnywhere calls
 	// answer decides applyAll's return; nil: every command applied.
 	answer  func(cmds []metadata.Command) ([]error, error)
 	applied chan struct{} // signalled after each applyAll
@@ -44,6 +46,17 @@ func newTestBatcher(f *fakeRaft, log *bytes.Buffer) *doneBatcher {
 			defer f.mu.Unlock()
 			f.forwards = append(f.forwards, c)
 			return nil
+		},
+		applyAnywhere: func(_ context.Context, cmds []metadata.Command) ([]error, error) {
+			f.mu.Lock()
+			f.anywhere = append(f.anywhere, slices.Clone(cmds))
+			answer := f.answer
+			f.mu.Unlock()
+			defer func() { f.applied <- struct{}{} }()
+			if answer != nil {
+				return answer(cmds)
+			}
+			return make([]error, len(cmds)), nil
 		},
 		log:  slog.New(slog.NewTextHandler(log, nil)),
 		wake: make(chan struct{}, 1),
@@ -132,20 +145,14 @@ func TestDoneFlush(t *testing.T) {
 		many[i] = fmt.Sprint("g", i)
 	}
 	tests := []struct {
-		name         string
-		queue        []string
-		answer       func(cmds []metadata.Command) ([]error, error)
-		wantSizes    []int // of the applyAll batches
-		wantForwards int
-		wantLog      string
+		name      string
+		queue     []string
+		answer    func(cmds []metadata.Command) ([]error, error)
+		wantSizes []int // of the batches written
+		wantLog   string
 	}{
 		{name: "nothing queued, nothing written", wantSizes: nil},
 		{name: "in batches of maxDoneBatch", queue: many, wantSizes: []int{maxDoneBatch, 3}},
-		{
-			name: "follower: each is forwarded", queue: []string{"a", "b"},
-			answer:    func([]metadata.Command) ([]error, error) { return nil, &metadata.ErrNotLeader{} },
-			wantSizes: []int{2}, wantForwards: 2,
-		},
 		{
 			name: "failures are logged, not kept", queue: []string{"a", "b"},
 			answer:    func([]metadata.Command) ([]error, error) { return []error{nil, metadata.ErrRejected}, nil },
@@ -162,11 +169,11 @@ func TestDoneFlush(t *testing.T) {
 			}
 			b.flush(context.Background())
 			var sizes []int
-			for _, batch := range f.batches {
+			for _, batch := range f.anywhere {
 				sizes = append(sizes, len(batch))
 			}
-			if !slices.Equal(sizes, tc.wantSizes) || len(f.forwards) != tc.wantForwards {
-				t.Errorf("batches of %v and %d forwarded, want %v and %d", sizes, len(f.forwards), tc.wantSizes, tc.wantForwards)
+			if !slices.Equal(sizes, tc.wantSizes) || len(f.batches)+len(f.forwards) > 0 {
+				t.Errorf("batches of %v (and %d leader-only, %d single), want %v", sizes, len(f.batches), len(f.forwards), tc.wantSizes)
 			}
 			if len(queuedGIDs(b)) != 0 {
 				t.Errorf("still queued: %v", queuedGIDs(b))
@@ -200,8 +207,8 @@ func TestDoneLinger(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if fmt.Sprint(f.batches) != fmt.Sprint([][]metadata.Command{done("a")}) {
-		t.Errorf("proposed %v", f.batches)
+	if fmt.Sprint(f.anywhere) != fmt.Sprint([][]metadata.Command{done("a")}) {
+		t.Errorf("proposed %v", f.anywhere)
 	}
 }
 
@@ -219,5 +226,72 @@ func TestDoneQueueBound(t *testing.T) {
 	b.take()
 	if !strings.Contains(log.String(), "dropped=2") {
 		t.Errorf("log %q, want the 2 dropped said", log.String())
+	}
+}
+
+// A follower's batch reaches the leader's internal endpoint as one JSON
+// array and comes back with one outcome per command; single commands
+// still work beside it. The node forwards to itself here: the endpoint
+// does not care who calls.
+func TestForwardedBatch(t *testing.T) {
+	backend := newFakeBackend(t)
+	cfg := reviewConfig(t, t.TempDir(), config.Shard{ID: "s1", Primary: backend.addr()})
+	cfg.HTTPListen = "127.0.0.1:0"
+	cfg.AdminToken = "batch-token"
+	n, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer shutdownNode(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var leader metadata.NodeInfo
+	for leader = n.store.Leader(); leader.HTTPAddr == ""; leader = n.store.Leader() {
+		if ctx.Err() != nil {
+			t.Fatal("the leader's HTTP address never reached the directory")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	commit := func(gid string) metadata.Command { return metadata.Command{Type: metadata.CmdDecideCommit, GID: gid} }
+	steps := []struct {
+		name         string
+		cmds         []metadata.Command
+		wantRejected []bool
+		wantPending  []string
+	}{
+		{"a batch with a rejection in it", []metadata.Command{commit("g1"), done("")[0], commit("g2")},
+			[]bool{false, true, false}, []string{"g1", "g2"}},
+		{"dones", done("g1", "g2"), []bool{false, false}, nil},
+	}
+	for _, st := range steps {
+		results, err := n.forwardApplyAll(ctx, leader, st.cmds)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		var rejected []bool
+		for _, r := range results {
+			rejected = append(rejected, errors.Is(r, metadata.ErrRejected))
+		}
+		if !slices.Equal(rejected, st.wantRejected) {
+			t.Errorf("%s: rejected %v, want %v (results %v)", st.name, rejected, st.wantRejected, results)
+		}
+		if got := n.store.PendingDecisions(); !slices.Equal(got, st.wantPending) {
+			t.Errorf("%s: pending %v, want %v", st.name, got, st.wantPending)
+		}
+	}
+	if _, err := n.forwardApply(ctx, leader, commit("g3")); err != nil {
+		t.Errorf("a single command: %v", err)
+	}
+	if _, err := n.forwardApply(ctx, leader, done("")[0]); !errors.Is(err, metadata.ErrRejected) {
+		t.Errorf("a single rejected command: %v", err)
+	}
+	if got := n.store.PendingDecisions(); !slices.Equal(got, []string{"g3"}) {
+		t.Errorf("pending %v, want [g3]", got)
 	}
 }
