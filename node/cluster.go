@@ -78,24 +78,39 @@ func storeConfig(cfg *config.Config, seed *metadata.Map, self metadata.NodeInfo,
 // applyCommand applies c through Raft: here when this node leads, else at
 // the leader (one hop; a leader change meanwhile means a retry).
 func (n *Node) applyCommand(ctx context.Context, c metadata.Command) (uint64, error) {
+	var idx uint64
+	err := n.toLeader(ctx, func() (err error) {
+		idx, err = n.store.Apply(ctx, c)
+		return err
+	}, func(leader metadata.NodeInfo) (err error) {
+		idx, err = n.forwardApply(ctx, leader, c)
+		return err
+	})
+	return idx, err
+}
+
+// toLeader runs local and, while it answers that this node is not the
+// leader, forward to the leader it names, waiting while there is none or
+// it has just moved (up to 20 tries, 100 ms apart).
+func (n *Node) toLeader(ctx context.Context, local func() error, forward func(metadata.NodeInfo) error) error {
 	for attempt := 0; ; attempt++ {
-		idx, err := n.store.Apply(ctx, c)
+		err := local()
 		var nl *metadata.ErrNotLeader
 		if !errors.As(err, &nl) {
-			return idx, err
+			return err
 		}
 		if nl.Leader.HTTPAddr != "" {
-			idx, err = n.forwardApply(ctx, nl.Leader, c)
+			err = forward(nl.Leader)
 			if err == nil || !errors.Is(err, errLeaderMoved) {
-				return idx, err
+				return err
 			}
 		}
 		if attempt >= 20 {
-			return 0, err
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -114,27 +129,15 @@ type applyResponse struct {
 // (a retry after a lost leadership proposes them again): applied together
 // where this node leads (Store.ApplyAll), forwarded together otherwise.
 func (n *Node) applyCommands(ctx context.Context, cmds []metadata.Command) ([]error, error) {
-	for attempt := 0; ; attempt++ {
-		results, err := n.store.ApplyAll(ctx, cmds)
-		var nl *metadata.ErrNotLeader
-		if !errors.As(err, &nl) {
-			return results, err
-		}
-		if nl.Leader.HTTPAddr != "" {
-			results, err = n.forwardApplyAll(ctx, nl.Leader, cmds)
-			if err == nil || !errors.Is(err, errLeaderMoved) {
-				return results, err
-			}
-		}
-		if attempt >= 20 {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	var results []error
+	err := n.toLeader(ctx, func() (err error) {
+		results, err = n.store.ApplyAll(ctx, cmds)
+		return err
+	}, func(leader metadata.NodeInfo) (err error) {
+		results, err = n.forwardApplyAll(ctx, leader, cmds)
+		return err
+	})
+	return results, err
 }
 
 // applyAllResponse answers a forwarded batch: one applyResponse per

@@ -27,39 +27,34 @@ type fakeRaft struct {
 	applied chan struct{} // signalled after each applyAll
 }
 
+// propose records cmds in *into and answers as f is told.
+func (f *fakeRaft) propose(into *[][]metadata.Command) func(context.Context, []metadata.Command) ([]error, error) {
+	return func(_ context.Context, cmds []metadata.Command) ([]error, error) {
+		f.mu.Lock()
+		*into = append(*into, slices.Clone(cmds))
+		answer := f.answer
+		f.mu.Unlock()
+		defer func() { f.applied <- struct{}{} }()
+		if answer != nil {
+			return answer(cmds)
+		}
+		return make([]error, len(cmds)), nil
+	}
+}
+
 func newTestBatcher(f *fakeRaft, log *bytes.Buffer) *doneBatcher {
 	f.applied = make(chan struct{}, 100)
 	return &doneBatcher{
-		applyAll: func(_ context.Context, cmds []metadata.Command) ([]error, error) {
-			f.mu.Lock()
-			f.batches = append(f.batches, slices.Clone(cmds))
-			answer := f.answer
-			f.mu.Unlock()
-			defer func() { f.applied <- struct{}{} }()
-			if answer != nil {
-				return answer(cmds)
-			}
-			return make([]error, len(cmds)), nil
-		},
+		applyAll: f.propose(&f.batches),
 		applyOne: func(_ context.Context, c metadata.Command) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.forwards = append(f.forwards, c)
 			return nil
 		},
-		applyAnywhere: func(_ context.Context, cmds []metadata.Command) ([]error, error) {
-			f.mu.Lock()
-			f.anywhere = append(f.anywhere, slices.Clone(cmds))
-			answer := f.answer
-			f.mu.Unlock()
-			defer func() { f.applied <- struct{}{} }()
-			if answer != nil {
-				return answer(cmds)
-			}
-			return make([]error, len(cmds)), nil
-		},
-		log:  slog.New(slog.NewTextHandler(log, nil)),
-		wake: make(chan struct{}, 1),
+		applyAnywhere: f.propose(&f.anywhere),
+		log:           slog.New(slog.NewTextHandler(log, nil)),
+		wake:          make(chan struct{}, 1),
 	}
 }
 
