@@ -106,13 +106,13 @@ func (s *Store) Apply(ctx context.Context, c Command) (uint64, error) {
 	return f.Index(), nil
 }
 
-// ApplyAll applies cmds in order, as Apply does each, but hands them all to
-// Raft before waiting, so they share log writes (one fsync for the batch
-// instead of one each). results[i] is what the state machine said to
-// cmds[i] (nil, or a rejection). err is a failure to apply: *ErrNotLeader
-// before anything was proposed, or, once something was, a failure after
-// which any command without a result may or may not be applied (like
-// Apply's, *ErrNotLeader included).
+// ApplyAll applies cmds in order, as Apply does each, but hands them all
+// to Raft before waiting, so they share log writes (one write, with its
+// fsyncs, for the batch instead of one each). results[i] is what the state
+// machine said to cmds[i] (nil, or a rejection). err is a failure to
+// apply: *ErrNotLeader before anything was proposed, or, once something
+// was, a failure after which any command without a result may or may not
+// be applied (like Apply's, *ErrNotLeader included).
 func (s *Store) ApplyAll(ctx context.Context, cmds []Command) (results []error, err error) {
 	if s.ctx.Err() != nil {
 		return nil, ErrClosed

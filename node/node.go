@@ -534,10 +534,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		if n.stopDecisionsDone != nil {
 			// Sessions and recovery are over: forget what they finished
-			// while Raft still runs.
+			// while Raft still runs, but not at the cost of a slow stop
+			// (without a leader each try waits; recovery forgets them too).
 			n.stopDecisionsDone()
 			<-n.decisionsDoneExit
-			n.decisionsDone.flush(ctx)
+			fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			n.decisionsDone.flush(fctx)
+			cancel()
 		}
 		if n.stopJoin != nil {
 			n.stopJoin()
