@@ -111,6 +111,12 @@ func (b *doneBatcher) add(gids ...string) {
 	}
 }
 
+func (b *doneBatcher) queuedLen() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queued)
+}
+
 // take removes up to maxDoneBatch queued gids, as CmdDecisionDone commands
 // with room for one more.
 func (b *doneBatcher) take() []metadata.Command {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -288,5 +290,12 @@ func TestForwardedBatch(t *testing.T) {
 	}
 	if got := n.store.PendingDecisions(); !slices.Equal(got, []string{"g3"}) {
 		t.Errorf("pending %v, want [g3]", got)
+	}
+	rec := httptest.NewRecorder()
+	n.httpHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{"\nshardproxy_twopc_decisions_pending 1\n", "\nshardproxy_twopc_dones_queued 0\n"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
 	}
 }

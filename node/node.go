@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,7 @@ type Node struct {
 	// The Raft member keeping the map; seed is the configuration's map
 	// for a new cluster. mapReady closes when the first map is in force.
 	store      *metadata.Store
+	storeOpen  atomic.Bool // set once store is; HTTP handlers check it first
 	seed       *metadata.Map
 	mapReady   chan struct{}
 	httpClient *http.Client
@@ -256,6 +258,7 @@ func (n *Node) Start() error {
 		}
 		return fmt.Errorf("raft: %w", err)
 	}
+	n.storeOpen.Store(true)
 	dctx, stopDone := context.WithCancel(context.Background())
 	n.stopDecisionsDone, n.decisionsDoneExit = stopDone, make(chan struct{})
 	go func() {
@@ -566,6 +569,20 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// needsStore answers 503 until the Raft store is open. The HTTP listener
+// serves health and metrics from the start, while opening the store can
+// take a while; a handler reaching the store before then would find none.
+func (n *Node) needsStore(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !n.storeOpen.Load() {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "starting: the cluster store is not open yet"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 func (n *Node) httpHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
@@ -574,13 +591,26 @@ func (n *Node) httpHandler() http.Handler {
 	}
 	reg.MustRegister(newPoolCollector(n.router), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shardproxy_client_connections", Help: "Client connections, including those logging in.",
-	}, func() float64 { return float64(n.wire.ActiveClients()) }))
+	}, func() float64 { return float64(n.wire.ActiveClients()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shardproxy_twopc_decisions_pending",
+			Help: "Distributed commits decided and not yet forgotten, cluster-wide (from the Raft state). Growing without end means recovery cannot reach a shard.",
+		}, func() float64 {
+			if !n.storeOpen.Load() {
+				return 0
+			}
+			return float64(len(n.store.PendingDecisions()))
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shardproxy_twopc_dones_queued",
+			Help: "Finished distributed commits of this node waiting to be forgotten in the next Raft write.",
+		}, func() float64 { return float64(n.decisionsDone.queuedLen()) }))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("POST "+internalApplyPath, n.handleInternalApply)
-	mux.HandleFunc("POST "+internalJoinPath, n.handleInternalJoin)
+	mux.Handle("POST "+internalApplyPath, n.needsStore(http.HandlerFunc(n.handleInternalApply)))
+	mux.Handle("POST "+internalJoinPath, n.needsStore(http.HandlerFunc(n.handleInternalJoin)))
 	if n.admin != nil {
-		mux.Handle(admin.PathPrefix, n.admin)
+		mux.Handle(admin.PathPrefix, n.needsStore(n.admin))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))

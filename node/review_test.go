@@ -9,10 +9,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/admin"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/health"
 	"github.com/shardproxy/shardproxy/metadata"
@@ -258,4 +262,35 @@ func freeTCPAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// Bug: the HTTP listener serves from before the Raft store opens (health
+// and metrics), but the internal and admin endpoints used the store
+// unguarded: a forwarded command or an admin call in that window
+// dereferenced a nil store. They answer 503 until it is open.
+func TestReviewHTTPBeforeStoreOpens(t *testing.T) {
+	cfg := reviewConfig(t, t.TempDir(), config.Shard{ID: "s1", Primary: "127.0.0.1:1"})
+	cfg.AdminToken = "review-token"
+	n, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := n.httpHandler()
+	for _, tc := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{http.MethodPost, internalApplyPath, `{"type":12,"gid":"g"}`, http.StatusServiceUnavailable},
+		{http.MethodPost, internalJoinPath, `{"id":"n2"}`, http.StatusServiceUnavailable},
+		{http.MethodGet, admin.PathPrefix + "status", "", http.StatusServiceUnavailable},
+		{http.MethodGet, "/healthz", "", http.StatusOK},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer review-token")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%s %s before the store opened: %d %s, want %d", tc.method, tc.path, rec.Code, rec.Body.String(), tc.want)
+		}
+	}
 }

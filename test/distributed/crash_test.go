@@ -10,7 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,7 +89,21 @@ func TestCrashBetweenPrepareAndCommit(t *testing.T) {
 		})
 		conn.Close(ctx)
 	}
-	_ = p
+	// Its own distributed commits, and the decisions recovery settled,
+	// are forgotten: the Raft state keeps no decision for good.
+	url := fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", testenv.AppUser, testenv.AppPassword, p.Addr, testenv.Database)
+	conn := testenv.Connect(t, ctx, url)
+	for range 20 {
+		n := next()
+		if _, err := conn.Exec(ctx, "INSERT INTO pairs (k, txn) VALUES ($1, $3), ($2, $3)", uniqueKey(keys[0], n), uniqueKey(keys[1], n), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close(ctx)
+	testenv.WaitFor(t, ctx, "every commit decision to be forgotten (shardproxy_twopc_decisions_pending 0)", func() (bool, error) {
+		v, err := metricValue(ctx, p.HTTPAddr, "shardproxy_twopc_decisions_pending")
+		return err == nil && v == 0, err
+	})
 
 	// Every transaction wrote one row on each shard: both or neither.
 	counts := map[int]int{}
@@ -165,4 +183,27 @@ func crashConfig() string {
 	}
 	y += "tables:\n  - {name: pairs, key: k}\n"
 	return y
+}
+
+// metricValue reads one unlabelled metric from a proxy's /metrics.
+func metricValue(ctx context.Context, httpAddr, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /metrics", name)
 }
