@@ -47,7 +47,7 @@ func (s consoleSource) Pools() []console.PoolRow {
 }
 
 func (s consoleSource) Nodes() []console.NodeRow {
-	if s.n.store == nil {
+	if !s.n.storeOpen.Load() {
 		return nil
 	}
 	servers, err := s.n.store.Servers()

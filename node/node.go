@@ -49,7 +49,7 @@ type Node struct {
 	// The Raft member keeping the map; seed is the configuration's map
 	// for a new cluster. mapReady closes when the first map is in force.
 	store      *metadata.Store
-	storeOpen  atomic.Bool // set once store is; HTTP handlers check it first
+	storeOpen  atomic.Bool // set once store is; readers outside Start check it first
 	seed       *metadata.Map
 	mapReady   chan struct{}
 	httpClient *http.Client
@@ -476,7 +476,7 @@ func (n *Node) committedMap() *metadata.Map {
 
 // peers lists the cluster's nodes for cancel forwarding.
 func (n *Node) peers() []metadata.NodeInfo {
-	if n.store == nil {
+	if !n.storeOpen.Load() {
 		return nil
 	}
 	return n.store.Nodes()

@@ -60,7 +60,7 @@ func newMonitor(cfg *config.Config, n *Node) (*health.Monitor, error) {
 // onPromoted makes a promoted replica its shard's primary, if this node
 // leads (every node's monitor sees it; only the leader's command counts).
 func (n *Node) onPromoted(shardID, addr string, timeline uint32) {
-	if n.store == nil || !n.store.IsLeader() {
+	if !n.storeOpen.Load() || !n.store.IsLeader() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -116,7 +116,7 @@ func (n *Node) promotionLoop(ctx context.Context) {
 // leader) must still act on it. The leader looks at the monitor's states
 // every recovery round.
 func (n *Node) reconcilePromotions(ctx context.Context) {
-	if n.store == nil || !n.store.IsLeader() || !configHasReplicas(n.cfg) {
+	if !n.storeOpen.Load() || !n.store.IsLeader() || !configHasReplicas(n.cfg) {
 		return
 	}
 	m := n.store.Map()
