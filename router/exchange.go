@@ -273,14 +273,23 @@ func runOnConns(ctx context.Context, conns []*serverConn, stmts []*shardStatemen
 // ReadyForQuery.
 func exchange(sc *serverConn, frames []byte) (shardAnswer, error) {
 	var ans shardAnswer
-	if err := sc.WriteRaw(frames); err != nil {
-		return ans, &serverLostError{err: err}
-	}
-	if err := sc.Flush(); err != nil {
-		return ans, &serverLostError{err: err}
+	if err := send(sc, frames); err != nil {
+		return ans, err
 	}
 	err := readAnswer(sc, &ans)
 	return ans, err
+}
+
+// send writes frames to a server and flushes them; readAnswer reads what
+// they get back.
+func send(sc *serverConn, frames []byte) error {
+	if err := sc.WriteRaw(frames); err != nil {
+		return &serverLostError{err: err}
+	}
+	if err := sc.Flush(); err != nil {
+		return &serverLostError{err: err}
+	}
+	return nil
 }
 
 // execSimple runs a simple query of the proxy's own on a connection and

@@ -43,16 +43,32 @@ type participant struct {
 	sc *serverConn
 }
 
-var _ twopc.Participant = participant{}
+var (
+	_ twopc.Participant = participant{}
+	_ twopc.Pipeliner   = participant{}
+)
 
 func (p participant) Name() string { return p.id }
 
 func (p participant) Exec(ctx context.Context, sql string) (string, error) {
-	ans, err := exchange(p.sc, simpleQueryFrame(nil, sql))
-	if err != nil {
+	if err := p.Send(ctx, sql); err != nil {
 		return "", err
 	}
-	if ans.err != nil {
+	return p.Receive(ctx)
+}
+
+// Send and Receive let the coordinator send a phase's statement to every
+// shard before it reads any answer.
+func (p participant) Send(_ context.Context, sql string) error {
+	return send(p.sc, simpleQueryFrame(nil, sql))
+}
+
+func (p participant) Receive(context.Context) (string, error) {
+	var ans shardAnswer
+	if err := readAnswer(p.sc, &ans); err != nil {
+		return "", err
+	}
+	if ans.err != nil { // a *pgerror.Error: a nil one must not become a non-nil error
 		return ans.tag, ans.err
 	}
 	return ans.tag, nil

@@ -168,27 +168,22 @@ func (c *Coordinator) Commit(ctx context.Context, gid string, ps []Participant) 
 	}
 
 	prepare := prepareSQL(gid)
-	for i, p := range ps {
-		tag, err := p.Exec(ctx, prepare)
-		if err == nil && tag != "PREPARE TRANSACTION" {
-			err = tagError(tag)
-		}
-		if err != nil {
-			c.abort(ctx, gid, ps, i, err)
-			return fmt.Errorf("twopc: PREPARE TRANSACTION on shard %s: %w", p.Name(), err)
-		}
+	prepared := runPhase(ctx, ps, func(int) string { return prepare }, "PREPARE TRANSACTION", true)
+	if i := firstFailure(prepared); i >= 0 {
+		c.abort(ctx, gid, ps, prepared)
+		return fmt.Errorf("twopc: PREPARE TRANSACTION on shard %s: %w", ps[i].Name(), prepared[i].err)
 	}
 	if h := c.cfg.Hooks.AfterPrepare; h != nil {
 		h(gid)
 	}
 
 	if err := ctx.Err(); err != nil {
-		c.abort(ctx, gid, ps, len(ps), nil)
+		c.abort(ctx, gid, ps, prepared)
 		return fmt.Errorf("twopc: before the commit decision: %w", err)
 	}
 	if err := c.cfg.Log.Commit(ctx, gid); err != nil {
 		if errors.Is(err, ErrNotRecorded) {
-			c.abort(ctx, gid, ps, len(ps), nil)
+			c.abort(ctx, gid, ps, prepared)
 			return fmt.Errorf("twopc: recording the commit decision: %w", err)
 		}
 		c.log.Error("twopc: commit decision in doubt; the transaction stays prepared until recovery settles it",
@@ -206,11 +201,9 @@ func (c *Coordinator) Commit(ctx context.Context, gid string, ps []Participant) 
 	commit := commitSQL(gid)
 	complete := true
 	var vanished []string
-	for _, p := range ps {
-		tag, err := p.Exec(rctx, commit)
-		if err == nil && tag != "COMMIT PREPARED" {
-			err = tagError(tag)
-		}
+	committed := runPhase(rctx, ps, func(int) string { return commit }, "COMMIT PREPARED", false)
+	for i, p := range ps {
+		err := committed[i].err
 		switch {
 		case err == nil:
 		case sqlState(err) == undefinedObject:
@@ -256,31 +249,31 @@ func (c *Coordinator) commitOne(ctx context.Context, p Participant) error {
 	return nil
 }
 
-// abort undoes a transaction whose decision was not recorded: ROLLBACK
-// PREPARED on ps[:failed] (prepared), ROLLBACK on ps[failed+1:] (still
-// open) and on ps[failed] when its PREPARE failed with a server error,
-// which may leave the transaction block open and aborted. Without a
-// server error the state of ps[failed] is unknown (the connection broke):
-// if it did prepare, recovery rolls it back, since no decision exists.
-func (c *Coordinator) abort(ctx context.Context, gid string, ps []Participant, failed int, cause error) {
+// abort undoes a transaction whose decision was not recorded, from what
+// each participant made of PREPARE: ROLLBACK PREPARED where it prepared,
+// ROLLBACK where it was not sent (still open) or failed with a server
+// error (which may leave the block open and aborted). A participant whose
+// PREPARE failed without a server error is left alone: its connection
+// broke, and if it did prepare, recovery rolls it back, since no decision
+// exists.
+func (c *Coordinator) abort(ctx context.Context, gid string, ps []Participant, prepared []outcome) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ResolveTimeout)
 	defer cancel()
 	rollbackPrepared := rollbackSQL(gid)
-	for i, p := range ps {
-		var sql string
-		switch {
-		case i < failed:
-			sql = rollbackPrepared
-		case i > failed:
-			sql = "ROLLBACK"
-		case hasSQLState(cause):
-			sql = "ROLLBACK"
-		default:
-			continue
+	sqlFor := func(i int) string {
+		switch o := prepared[i]; {
+		case o.ok():
+			return rollbackPrepared
+		case !o.ran, hasSQLState(o.err):
+			return "ROLLBACK"
 		}
-		if _, err := p.Exec(rctx, sql); err != nil {
+		return ""
+	}
+	outs := runPhase(rctx, ps, sqlFor, "", false)
+	for i, o := range outs {
+		if o.err != nil {
 			c.log.Warn("twopc: rolling back a participant failed; recovery will roll it back",
-				"gid", gid, "shard", p.Name(), "statement", sql, "err", err)
+				"gid", gid, "shard", ps[i].Name(), "statement", sqlFor(i), "err", o.err)
 		}
 	}
 }

@@ -14,50 +14,59 @@ import (
 	"github.com/shardproxy/shardproxy/twopc"
 )
 
+// commitWant is what TestCommit expects of one case.
+type commitWant struct {
+	err         error  // errors.Is target; nil: success
+	code        string // SQLSTATE found by errors.As, if any
+	resolved    [3][]string
+	preparedAll [3]int // prepared transactions left per shard
+	decided     bool   // decision still recorded after Commit
+	// pipelined is resolved when the phases are pipelined and it
+	// differs: every participant then got PREPARE, also those after
+	// the one that failed.
+	pipelined *[3][]string
+}
+
 func TestCommit(t *testing.T) {
 	serverErr := &pgErr{"23505", "duplicate key value violates unique constraint"}
-	type want struct {
-		err         error  // errors.Is target; nil: success
-		code        string // SQLSTATE found by errors.As, if any
-		resolved    [3][]string
-		preparedAll [3]int // prepared transactions left per shard
-		decided     bool   // decision still recorded after Commit
-	}
 	cases := []struct {
 		name  string
 		fail  [3][]failure
 		setup func(*memLog, [3]*session)
-		want  want
+		want  commitWant
 	}{
 		{
 			name: "all commit",
-			want: want{resolved: [3][]string{{"commit G"}, {"commit G"}, {"commit G"}}},
+			want: commitWant{resolved: [3][]string{{"commit G"}, {"commit G"}, {"commit G"}}},
 		},
 		{
 			name: "second PREPARE fails with a server error",
 			fail: [3][]failure{1: {{prefix: "PREPARE", err: serverErr}}},
-			want: want{err: serverErr, code: "23505", resolved: [3][]string{{"rollback G"}, nil, nil}},
+			want: commitWant{err: serverErr, code: "23505", resolved: [3][]string{{"rollback G"}, nil, nil},
+				pipelined: &[3][]string{{"rollback G"}, nil, {"rollback G"}}},
 		},
 		{
 			name: "first PREPARE fails",
 			fail: [3][]failure{0: {{prefix: "PREPARE", err: serverErr}}},
-			want: want{err: serverErr, code: "23505"},
+			want: commitWant{err: serverErr, code: "23505",
+				pipelined: &[3][]string{nil, {"rollback G"}, {"rollback G"}}},
 		},
 		{
 			name:  "transaction had failed on the last shard",
 			setup: func(_ *memLog, s [3]*session) { s[2].txFailed = true },
-			want:  want{err: twopc.ErrRolledBack, resolved: [3][]string{{"rollback G"}, {"rollback G"}, nil}},
+			want:  commitWant{err: twopc.ErrRolledBack, resolved: [3][]string{{"rollback G"}, {"rollback G"}, nil}},
 		},
 		{
 			name: "connection breaks after the second PREPARE took effect",
 			fail: [3][]failure{1: {{prefix: "PREPARE", err: errBroken, lost: true}}},
 			// The second stays prepared without a decision: recovery's job.
-			want: want{err: errBroken, resolved: [3][]string{{"rollback G"}, nil, nil}, preparedAll: [3]int{0, 1, 0}},
+			want: commitWant{err: errBroken, resolved: [3][]string{{"rollback G"}, nil, nil}, preparedAll: [3]int{0, 1, 0},
+				pipelined: &[3][]string{{"rollback G"}, nil, {"rollback G"}}},
 		},
 		{
 			name:  "decision certainly not recorded",
 			setup: func(l *memLog, _ [3]*session) { l.commitErr = twopc.ErrNotRecorded },
-			want:  want{err: twopc.ErrNotRecorded, resolved: [3][]string{{"rollback G"}, {"rollback G"}, {"rollback G"}}},
+			want:  commitWant{err: twopc.ErrNotRecorded, resolved: [3][]string{{"rollback G"}, {"rollback G"}, {"rollback G"}}},
 		},
 		{
 			name: "decision in doubt",
@@ -65,96 +74,146 @@ func TestCommit(t *testing.T) {
 				l.commitErr = errors.New("fsync: input/output error")
 				l.recordAnyway = true
 			},
-			want: want{err: twopc.ErrInDoubt, code: "08007", preparedAll: [3]int{1, 1, 1}, decided: true},
+			want: commitWant{err: twopc.ErrInDoubt, code: "08007", preparedAll: [3]int{1, 1, 1}, decided: true},
 		},
 		{
 			name: "COMMIT PREPARED fails after the decision",
 			fail: [3][]failure{1: {{prefix: "COMMIT PREPARED", err: errBroken}}},
 			// Committed as far as the client knows; the decision stays for
 			// recovery.
-			want: want{resolved: [3][]string{{"commit G"}, nil, {"commit G"}}, preparedAll: [3]int{0, 1, 0}, decided: true},
+			want: commitWant{resolved: [3][]string{{"commit G"}, nil, {"commit G"}}, preparedAll: [3]int{0, 1, 0}, decided: true},
 		},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			log := newMemLog()
-			c := newCoordinator(t, log, twopc.Hooks{})
-			gid := c.NewGID()
-			var shards [3]*fakeShard
-			var sessions [3]*session
-			var ps []twopc.Participant
-			for i := range shards {
-				shards[i] = newShard([]string{"s1", "s2", "s3"}[i])
-				sessions[i] = shards[i].begin(tc.fail[i]...)
-				ps = append(ps, sessions[i])
+	for _, pipelined := range []bool{false, true} {
+		for _, tc := range cases {
+			if pipelined && tc.want.pipelined != nil {
+				tc.want.resolved = *tc.want.pipelined
 			}
-			if tc.setup != nil {
-				tc.setup(log, sessions)
+			name := tc.name
+			if pipelined {
+				name += " (pipelined)"
 			}
-			err := c.Commit(ctx, gid, ps)
-			switch {
-			case tc.want.err == nil && err != nil:
-				t.Fatalf("Commit: %v", err)
-			case tc.want.err != nil && !errors.Is(err, tc.want.err):
-				t.Fatalf("Commit error = %v, want one wrapping %v", err, tc.want.err)
-			}
-			if tc.want.code != "" {
-				var s interface{ SQLState() string }
-				if !errors.As(err, &s) || s.SQLState() != tc.want.code {
-					t.Fatalf("Commit error %v: want SQLSTATE %s", err, tc.want.code)
-				}
-			}
-			if tc.want.code == "08007" {
-				if pe := pgerror.From(err); pe.Code != "08007" {
-					t.Fatalf("pgerror.From(%v).Code = %s", err, pe.Code)
-				}
-			}
-			for i, sh := range shards {
-				var want []string
-				for _, r := range tc.want.resolved[i] {
-					want = append(want, strings.Replace(r, "G", gid, 1))
-				}
-				if got := sh.log(); !slices.Equal(got, want) {
-					t.Errorf("shard %s resolved %q, want %q", sh.id, got, want)
-				}
-				if got := len(sh.gids()); got != tc.want.preparedAll[i] {
-					t.Errorf("shard %s holds %d prepared transactions, want %d", sh.id, got, tc.want.preparedAll[i])
-				}
-				if sessions[i].inTx {
-					t.Errorf("shard %s: session left inside a transaction; calls %q", sh.id, sessions[i].calls)
-				}
-			}
-			if got, _ := log.Decided(gid); got != tc.want.decided {
-				t.Errorf("Decided = %v, want %v", got, tc.want.decided)
-			}
-			if c.InFlight(gid) {
-				t.Error("gid still in flight after Commit returned")
-			}
+			t.Run(name, func(t *testing.T) { testCommitCase(t, tc.fail, tc.setup, tc.want, pipelined) })
+		}
+	}
+}
 
-			// Whatever was left behind, recovery settles it consistently.
-			var access []twopc.ShardAccess
-			for _, sh := range shards {
-				access = append(access, sh.access())
+func testCommitCase(t *testing.T, fail [3][]failure, setup func(*memLog, [3]*session), want commitWant, pipelined bool) {
+	ctx := context.Background()
+	log := newMemLog()
+	c := newCoordinator(t, log, twopc.Hooks{})
+	gid := c.NewGID()
+	var shards [3]*fakeShard
+	var sessions [3]*session
+	var ps []twopc.Participant
+	for i := range shards {
+		shards[i] = newShard([]string{"s1", "s2", "s3"}[i])
+		sessions[i] = shards[i].begin(fail[i]...)
+		if pipelined {
+			ps = append(ps, &pipelinedSession{session: sessions[i]})
+		} else {
+			ps = append(ps, sessions[i])
+		}
+	}
+	if setup != nil {
+		setup(log, sessions)
+	}
+	err := c.Commit(ctx, gid, ps)
+	switch {
+	case want.err == nil && err != nil:
+		t.Fatalf("Commit: %v", err)
+	case want.err != nil && !errors.Is(err, want.err):
+		t.Fatalf("Commit error = %v, want one wrapping %v", err, want.err)
+	}
+	if want.code != "" {
+		var s interface{ SQLState() string }
+		if !errors.As(err, &s) || s.SQLState() != want.code {
+			t.Fatalf("Commit error %v: want SQLSTATE %s", err, want.code)
+		}
+	}
+	if want.code == "08007" {
+		if pe := pgerror.From(err); pe.Code != "08007" {
+			t.Fatalf("pgerror.From(%v).Code = %s", err, pe.Code)
+		}
+	}
+	for i, sh := range shards {
+		var resolved []string
+		for _, r := range want.resolved[i] {
+			resolved = append(resolved, strings.Replace(r, "G", gid, 1))
+		}
+		if got := sh.log(); !slices.Equal(got, resolved) {
+			t.Errorf("shard %s resolved %q, want %q", sh.id, got, resolved)
+		}
+		if got := len(sh.gids()); got != want.preparedAll[i] {
+			t.Errorf("shard %s holds %d prepared transactions, want %d", sh.id, got, want.preparedAll[i])
+		}
+		if sessions[i].inTx {
+			t.Errorf("shard %s: session left inside a transaction; calls %q", sh.id, sessions[i].calls)
+		}
+	}
+	if got, _ := log.Decided(gid); got != want.decided {
+		t.Errorf("Decided = %v, want %v", got, want.decided)
+	}
+	if c.InFlight(gid) {
+		t.Error("gid still in flight after Commit returned")
+	}
+
+	// Whatever was left behind, recovery settles it consistently.
+	var access []twopc.ShardAccess
+	for _, sh := range shards {
+		access = append(access, sh.access())
+	}
+	if _, err := c.Recover(ctx, access); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	committed := want.err == nil || errors.Is(err, twopc.ErrInDoubt) && want.decided
+	for _, sh := range shards {
+		if g := sh.gids(); len(g) != 0 {
+			t.Errorf("after recovery shard %s still holds %q", sh.id, g)
+		}
+		for _, r := range sh.log() {
+			if strings.HasPrefix(r, "commit") != committed {
+				t.Errorf("shard %s: %q, but the transaction committed=%v", sh.id, r, committed)
 			}
-			if _, err := c.Recover(ctx, access); err != nil {
-				t.Fatalf("Recover: %v", err)
-			}
-			committed := tc.want.err == nil || errors.Is(err, twopc.ErrInDoubt) && tc.want.decided
-			for _, sh := range shards {
-				if g := sh.gids(); len(g) != 0 {
-					t.Errorf("after recovery shard %s still holds %q", sh.id, g)
-				}
-				for _, r := range sh.log() {
-					if strings.HasPrefix(r, "commit") != committed {
-						t.Errorf("shard %s: %q, but the transaction committed=%v", sh.id, r, committed)
-					}
-				}
-			}
-			if p, _ := log.Pending(); len(p) != 0 {
-				t.Errorf("decisions still pending after recovery: %q", p)
-			}
-		})
+		}
+	}
+	if p, _ := log.Pending(); len(p) != 0 {
+		t.Errorf("decisions still pending after recovery: %q", p)
+	}
+}
+
+// Pipelined, a PREPARE that cannot be sent to one shard (its connection
+// broke) still leaves the others prepared: they are rolled back, the
+// broken one is left to the server (its transaction ends with the
+// connection), and the send's error is returned.
+func TestCommitPipelinedSendFails(t *testing.T) {
+	ctx := context.Background()
+	log := newMemLog()
+	c := newCoordinator(t, log, twopc.Hooks{})
+	gid := c.NewGID()
+	var shards [3]*fakeShard
+	var ps []twopc.Participant
+	for i := range shards {
+		shards[i] = newShard([]string{"s1", "s2", "s3"}[i])
+		p := &pipelinedSession{session: shards[i].begin()}
+		if i == 1 {
+			p.sendErr = errBroken
+		}
+		ps = append(ps, p)
+	}
+	if err := c.Commit(ctx, gid, ps); !errors.Is(err, errBroken) {
+		t.Fatalf("Commit = %v, want the broken connection's error", err)
+	}
+	for i, want := range [][]string{{"rollback " + gid}, nil, {"rollback " + gid}} {
+		if got := shards[i].log(); !slices.Equal(got, want) {
+			t.Errorf("shard %s resolved %q, want %q", shards[i].id, got, want)
+		}
+		if g := shards[i].gids(); len(g) != 0 {
+			t.Errorf("shard %s still holds %q", shards[i].id, g)
+		}
+	}
+	if calls := ps[1].(*pipelinedSession).calls; len(calls) != 1 {
+		t.Errorf("the broken shard got %q, want only the PREPARE it could not send", calls)
 	}
 }
 

@@ -272,3 +272,33 @@ func newCoordinator(t *testing.T, log twopc.DecisionLog, hooks twopc.Hooks) *two
 }
 
 var errBroken = errors.New("connection reset by peer")
+
+// pipelinedSession is a session that also takes statements pipelined
+// (twopc.Pipeliner): Send runs the statement, as a server would on
+// receipt, and Receive hands back its answer.
+type pipelinedSession struct {
+	*session
+	answers []pipelinedAnswer
+	sendErr error // Send fails with it and nothing reaches the shard
+}
+
+type pipelinedAnswer struct {
+	tag string
+	err error
+}
+
+func (p *pipelinedSession) Send(ctx context.Context, sql string) error {
+	if p.sendErr != nil {
+		p.calls = append(p.calls, sql)
+		return p.sendErr
+	}
+	tag, err := p.session.Exec(ctx, sql)
+	p.answers = append(p.answers, pipelinedAnswer{tag, err})
+	return nil
+}
+
+func (p *pipelinedSession) Receive(context.Context) (string, error) {
+	a := p.answers[0]
+	p.answers = p.answers[1:]
+	return a.tag, a.err
+}
