@@ -133,11 +133,12 @@ func (c *Coordinator) InFlight(gid string) bool {
 // inside a transaction block (BEGIN ... with the statements done) on a
 // connection nobody else uses until Commit returns.
 //
-//   - PREPARE TRANSACTION runs on each participant in the given order. If
-//     one fails, those already prepared get ROLLBACK PREPARED, the rest
-//     ROLLBACK, and the error wraps the participant's own (a
-//     *pgconn.PgError from pgx passes through for errors.As), or
-//     ErrRolledBack if its transaction had already failed.
+//   - PREPARE TRANSACTION runs on each participant: on all at once when
+//     they are all Pipeliners, else in the given order, stopping at the
+//     first failure. If one fails, those prepared get ROLLBACK PREPARED,
+//     those not reached ROLLBACK, and the error wraps the first failing
+//     participant's own (a *pgconn.PgError from pgx passes through for
+//     errors.As), or ErrRolledBack if its transaction had already failed.
 //   - The COMMIT decision is recorded. If that fails the transaction is
 //     rolled back when the log says the decision was certainly not
 //     recorded, and otherwise left prepared for recovery (ErrInDoubt).

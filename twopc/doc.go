@@ -5,9 +5,9 @@
 // The router opens a transaction on each shard it writes to, and at COMMIT
 // hands the shards' connections, as Participants, to Coordinator.Commit:
 //
-//	PREPARE TRANSACTION '<gid>'   on every participant, in order
+//	PREPARE TRANSACTION '<gid>'   on every participant (sent to all, then read)
 //	decision COMMIT <gid>         durable in the DecisionLog
-//	COMMIT PREPARED '<gid>'       on every participant
+//	COMMIT PREPARED '<gid>'       on every participant (the same way)
 //	Done <gid>                    the decision may be forgotten
 //
 // A failure before the decision rolls everything back; after it, nothing
