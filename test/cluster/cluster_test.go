@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -48,19 +47,10 @@ type fleet struct {
 	nodes []*proxyNode
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func newFleet(t *testing.T) *fleet {
 	f := &fleet{t: t, bin: testenv.BuildBinary(t)}
 	for i := 1; i <= 3; i++ {
-		f.nodes = append(f.nodes, &proxyNode{id: fmt.Sprintf("n%d", i), raftAddr: freeAddr(t), dataDir: t.TempDir()})
+		f.nodes = append(f.nodes, &proxyNode{id: fmt.Sprintf("n%d", i), raftAddr: testenv.FreeAddr(t), dataDir: t.TempDir()})
 	}
 	return f
 }
@@ -423,7 +413,7 @@ func TestAdminRefusals(t *testing.T) {
 	ctx := testenv.TestCtx(t, 2*time.Minute)
 	f := newFleet(t)
 	f.nodes = f.nodes[:1]
-	f.nodes[0].raftAddr = freeAddr(t)
+	f.nodes[0].raftAddr = testenv.FreeAddr(t)
 	n := f.nodes[0]
 	f.start(n)
 	f.ready(n)

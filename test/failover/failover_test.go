@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -30,22 +29,13 @@ func TestMain(m *testing.M) {
 	testenv.Main(m, 1, 1, &cluster)
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startFleet runs three nodes in one Raft group, in this process.
 func startFleet(t *testing.T) []*node.Node {
 	ctx := testenv.TestCtx(t, time.Minute)
 	var addrs [3]string
 	var peers []string
 	for i := range addrs {
-		addrs[i] = freeAddr(t)
+		addrs[i] = testenv.FreeAddr(t)
 		peers = append(peers, fmt.Sprintf("n%d@%s", i+1, addrs[i]))
 	}
 	var nodes []*node.Node

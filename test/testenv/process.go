@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -127,7 +126,7 @@ func ServeBinaryWith(tb testing.TB, bin, yaml string, opts ServeOptions) *Proxy 
 	}
 	env = append(env, opts.Env...)
 	for attempt := 1; ; attempt++ {
-		p := &Proxy{Addr: freeAddr(tb), HTTPAddr: freeAddr(tb)}
+		p := &Proxy{Addr: FreeAddr(tb), HTTPAddr: FreeAddr(tb)}
 		cfgFile := filepath.Join(dir, fmt.Sprintf("shardproxy-%d.yaml", attempt))
 		full := fmt.Sprintf("listen: %s\nhttp_listen: %s\ndata_dir: %s\n%s",
 			p.Addr, p.HTTPAddr, dataDir, yaml)
@@ -181,17 +180,6 @@ func (p *Proxy) waitReady() error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// freeAddr returns a loopback address with a port free at the moment.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // Process is a child process started by StartProcess.
