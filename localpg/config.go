@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shardproxy/shardproxy/loopback"
 )
 
 // Config describes a cluster to start. The zero value is one shard without
@@ -63,7 +65,7 @@ type Config struct {
 	// killed (default 10s).
 	StopTimeout time.Duration
 
-	pickPort func() (int, error) // tests replace freePort (export_test.go)
+	pickPort func() (int, error) // tests replace loopback.FreePort (export_test.go)
 }
 
 // Role is a login role created on every primary.
@@ -177,7 +179,7 @@ func (c Config) withDefaults() Config {
 		c.StopTimeout = 10 * time.Second
 	}
 	if c.pickPort == nil {
-		c.pickPort = freePort
+		c.pickPort = loopback.FreePort
 	}
 	return c
 }

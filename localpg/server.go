@@ -454,20 +454,6 @@ func (s *Server) writeConfig() error {
 	return s.c.writeFile(filepath.Join(s.DataDir, "pg_hba.conf"), b.String())
 }
 
-// freePort asks the kernel for a free port on 127.0.0.1. Another process
-// may take it before the server binds it; startNew retries then.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("localpg: finding a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		return 0, fmt.Errorf("localpg: finding a free port: %w", err)
-	}
-	return port, nil
-}
-
 // quoteConf quotes a postgresql.conf value; any type may be quoted.
 func quoteConf(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(v) + "'"

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/shardproxy/shardproxy/keyspace"
+	"github.com/shardproxy/shardproxy/loopback"
 	"github.com/shardproxy/shardproxy/metadata"
 )
 
@@ -58,14 +58,14 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// freePort is a loopback address nothing listens on right now.
+// freePort is a loopback address nothing listens on right now (below the
+// ephemeral range: the stores restart on it).
 func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // eventually waits until cond holds, failing the test after within.

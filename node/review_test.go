@@ -19,6 +19,7 @@ import (
 	"github.com/shardproxy/shardproxy/admin"
 	"github.com/shardproxy/shardproxy/config"
 	"github.com/shardproxy/shardproxy/health"
+	"github.com/shardproxy/shardproxy/loopback"
 	"github.com/shardproxy/shardproxy/metadata"
 )
 
@@ -256,12 +257,11 @@ func (f *fakeBackend) reset() {
 
 func freeTCPAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := loopback.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // Bug: the HTTP listener serves from before the Raft store opens (health

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardproxy/shardproxy/loopback"
 	"github.com/shardproxy/shardproxy/test/testenv"
 )
 
@@ -114,12 +115,11 @@ func TestDemo(t *testing.T) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // postgresPIDs lists live (non-zombie) processes whose command line names

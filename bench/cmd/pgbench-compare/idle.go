@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shardproxy/shardproxy/loopback"
 	"github.com/shardproxy/shardproxy/testcert"
 )
 
@@ -153,7 +154,7 @@ func (b *bench) measureIdle(ctx context.Context, useTLS bool) idleResult {
 		}
 	}
 	var err error
-	if cfg.Port, err = freePort(); err != nil {
+	if cfg.Port, err = loopback.FreePort(); err != nil {
 		return fail(err)
 	}
 	fmt.Fprintf(os.Stderr, "idle clients (%s): starting %s...\n", res.label(), name)

@@ -45,7 +45,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -60,6 +59,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/shardproxy/shardproxy/localpg"
+	"github.com/shardproxy/shardproxy/loopback"
 )
 
 func init() {
@@ -371,7 +371,7 @@ func (b *bench) pgbenchPhase(ctx context.Context, bouncerBin pgbouncerBinary, sc
 		}
 	}()
 	fmt.Fprintln(os.Stderr, "starting PgBouncer", bouncerBin.version, "and shardproxy (1 and 2 shards)...")
-	bouncerPort, err := freePort()
+	bouncerPort, err := loopback.FreePort()
 	if err != nil {
 		return err
 	}
@@ -400,7 +400,7 @@ func (b *bench) pgbenchPhase(ctx context.Context, bouncerBin pgbouncerBinary, sc
 		{targetPipelined1, []*localpg.Server{single}, true, true},
 		{targetPipelined2, split, true, true},
 	} {
-		port, err := freePort()
+		port, err := loopback.FreePort()
 		if err != nil {
 			return err
 		}
@@ -625,16 +625,4 @@ func notableLog(log string) bool {
 		}
 	}
 	return false
-}
-
-// freePort asks the kernel for a free port on 127.0.0.1. Another process
-// could take it before our child binds it; the child then fails to start
-// and says so.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
