@@ -130,12 +130,13 @@ func (s *Store) ApplyAll(ctx context.Context, cmds []Command) (results []error, 
 	for i, data := range entries {
 		futures[i] = s.raft.Apply(data, enqueueTimeout(ctx))
 	}
-	results = make([]error, len(futures))
-	for i, f := range futures {
-		if err := waitFuture(ctx, f); err != nil {
-			return results[:i], s.raftError(err)
-		}
+	n, err := waitFutures(ctx, futures)
+	results = make([]error, n)
+	for i, f := range futures[:n] {
 		results[i], _ = f.Response().(error)
+	}
+	if err != nil {
+		return results, s.raftError(err)
 	}
 	return results, nil
 }
@@ -219,6 +220,33 @@ func waitFuture(ctx context.Context, f raft.Future) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// waitFutures is waitFuture for several futures, in order, with one
+// goroutine rather than one each: it returns how many resolved without
+// error before the first that failed, and its error; when ctx ends first,
+// none is counted.
+func waitFutures(ctx context.Context, fs []raft.ApplyFuture) (int, error) {
+	type resolved struct {
+		n   int
+		err error
+	}
+	done := make(chan resolved, 1)
+	go func() {
+		for i, f := range fs {
+			if err := f.Error(); err != nil {
+				done <- resolved{i, err}
+				return
+			}
+		}
+		done <- resolved{len(fs), nil}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
 }
 
