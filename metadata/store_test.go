@@ -387,6 +387,7 @@ func TestStoreSnapshotAndRestore(t *testing.T) {
 	tuning.SnapshotThreshold = 8
 	tuning.TrailingLogs = 4
 	tuning.SnapshotInterval = 50 * time.Millisecond
+	tuning.LogSegmentBytes = 1024
 	c := newCluster(t, 3, tuning)
 	c.waitVersion(10*time.Second, 1)
 
