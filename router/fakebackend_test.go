@@ -37,10 +37,18 @@ type fakeBackend struct {
 	trace func(kind byte, query string)
 	// syncs and flushes count the Sync and Flush messages received.
 	syncs, flushes atomic.Int64
+	// stall picks simple queries the backend never answers, with the
+	// connection left open: a server that hangs (set by withStall).
+	stall func(query string) bool
+}
+
+// withStall makes the backend never answer the simple queries stall picks.
+func withStall(stall func(query string) bool) func(*fakeBackend) {
+	return func(f *fakeBackend) { f.stall = stall }
 }
 
 // startFakeBackend listens on 127.0.0.1:0; it is closed when tb ends.
-func startFakeBackend(tb testing.TB) *fakeBackend {
+func startFakeBackend(tb testing.TB, options ...func(*fakeBackend)) *fakeBackend {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,6 +57,9 @@ func startFakeBackend(tb testing.TB) *fakeBackend {
 	f := &fakeBackend{ln: ln, conns: map[net.Conn]struct{}{}, nextPID: 1000}
 	if os.Getenv("FAKEPG_TRACE") != "" {
 		f.trace = func(kind byte, q string) { fmt.Fprintf(os.Stderr, "fakepg %c %q\n", kind, q) }
+	}
+	for _, o := range options {
+		o(f)
 	}
 	f.wg.Add(1)
 	go f.accept()
@@ -204,6 +215,9 @@ func (c *fakeConn) loop() error {
 		switch typ {
 		case 'Q':
 			q := cstring(body)
+			if c.f.stall != nil && c.f.stall(string(q)) {
+				continue
+			}
 			sr, ok := c.simple[string(q)]
 			if !ok {
 				sr = c.simpleFor(string(q))

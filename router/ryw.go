@@ -83,7 +83,7 @@ func (s *session) queueCommitLSN() {
 // fetchCommitLSN asks a connection whose transaction just committed for
 // its position (the distributed path, which talks to shards directly).
 func (s *session) fetchCommitLSN(sc *serverConn, shard string) {
-	if !s.wantsCommitLSN(shard) {
+	if sc.interrupted || !s.wantsCommitLSN(shard) {
 		return
 	}
 	ans, err := exchange(sc, simpleQueryFrame(nil, currentLSNQuery))

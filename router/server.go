@@ -45,6 +45,10 @@ type serverConn struct {
 	// beginAhead: a deferred block's BEGIN went out ahead of its first
 	// statement and its answer is still to be read (deferbegin.go).
 	beginAhead bool
+	// interrupted: an exchange was cut short by its context (a phase of
+	// a distributed commit past its deadline). An answer may still
+	// arrive, so nothing more is sent on it and it is closed, not pooled.
+	interrupted bool
 }
 
 // setSettings records the connection's session settings.

@@ -140,7 +140,7 @@ func (s *session) releaseParked(drop bool) {
 func (s *session) giveBack(sc *serverConn, drop bool) {
 	unsynced := s.unsynced[sc]
 	delete(s.unsynced, sc)
-	if drop || unsynced || sc.dirty || sc.beginAhead || sc.txStatus != 'I' && sc.txStatus != 0 {
+	if drop || unsynced || sc.dirty || sc.interrupted || sc.beginAhead || sc.txStatus != 'I' && sc.txStatus != 0 {
 		sc.pool.discard(sc)
 		return
 	}

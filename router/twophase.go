@@ -6,6 +6,8 @@ package router
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -58,20 +60,71 @@ func (p participant) Exec(ctx context.Context, sql string) (string, error) {
 }
 
 // Send and Receive let the coordinator send a phase's statement to every
-// shard before it reads any answer.
-func (p participant) Send(_ context.Context, sql string) error {
-	return send(p.sc, simpleQueryFrame(nil, sql))
+// shard before it reads any answer. Both give up when ctx ends: twopc
+// bounds the second phase with its ResolveTimeout, and a shard that keeps
+// the connection open without answering (a COMMIT PREPARED waiting for a
+// synchronous standby that is gone) must not hold the client past it.
+func (p participant) Send(ctx context.Context, sql string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("not sent to shard %s: %w", p.id, err)
+	}
+	undo := interruptOn(ctx, p.sc)
+	err := send(p.sc, simpleQueryFrame(nil, sql))
+	undo()
+	return p.lost(ctx, err)
 }
 
-func (p participant) Receive(context.Context) (string, error) {
+func (p participant) Receive(ctx context.Context) (string, error) {
+	undo := interruptOn(ctx, p.sc)
 	var ans shardAnswer
-	if err := readAnswer(p.sc, &ans); err != nil {
-		return "", err
+	err := readAnswer(p.sc, &ans)
+	undo()
+	if err != nil {
+		return "", p.lost(ctx, err)
 	}
 	if ans.err != nil { // a *pgerror.Error: a nil one must not become a non-nil error
 		return ans.tag, ans.err
 	}
 	return ans.tag, nil
+}
+
+// lost marks the connection unusable after an I/O failure: an answer may
+// still be on its way, and no one may read it as their own. The error
+// names ctx's end when that is what cut the exchange short.
+func (p participant) lost(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	p.sc.interrupted = true
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("shard %s did not answer in time: %w (%w)", p.id, cerr, err)
+	}
+	return err
+}
+
+// interruptOn makes ctx's end interrupt a read or write blocked on sc, by
+// moving its deadline to now. The returned undo must be called when the
+// I/O is over: if ctx ended meanwhile it waits for the deadline to be set
+// and clears it, so a completed exchange leaves the connection as it was.
+func interruptOn(ctx context.Context, sc *serverConn) (undo func()) {
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	if ctx.Err() != nil {
+		_ = sc.SetDeadline(time.Now())
+		return func() { _ = sc.SetDeadline(time.Time{}) }
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = sc.SetDeadline(time.Now())
+		close(fired)
+	})
+	return func() {
+		if !stop() {
+			<-fired
+			_ = sc.SetDeadline(time.Time{})
+		}
+	}
 }
 
 // commitShards commits the proxy's own transaction on several shards.
