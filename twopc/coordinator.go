@@ -44,7 +44,9 @@ type Config struct {
 	// ResolveTimeout bounds the second phase (COMMIT PREPARED, or the
 	// rollbacks after a failed PREPARE), which runs even when the
 	// caller's context is cancelled: once started it must not be cut
-	// short by the client going away. Default 30s.
+	// short by the client going away. Recovery bounds each of its
+	// operations on a shard (listing, settling one gid) by it too.
+	// Default 30s.
 	ResolveTimeout time.Duration
 	// ForeignAfter: with a shared log (Aborter), recovery also settles
 	// other nodes' prepared transactions once they are this old (their
@@ -109,7 +111,7 @@ func NewCoordinator(cfg Config) (*Coordinator, error) {
 		return nil, err
 	}
 	if cfg.ResolveTimeout == 0 {
-		cfg.ResolveTimeout = 30 * time.Second
+		cfg.ResolveTimeout = defaultResolveTimeout
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -304,7 +306,7 @@ func (c *Coordinator) end(gid string) {
 // runs recovery. Gids made before the start are taken for leftovers of
 // earlier runs, as they must be after a crash.
 func (c *Coordinator) Recover(ctx context.Context, shards []ShardAccess) (Result, error) {
-	res, err := recoverShards(ctx, c.cfg.Log, c.cfg.NodeID, shards, c.InFlight, c.byTwin, c.cfg.ForeignAfter)
+	res, err := recoverShards(ctx, c.cfg.Log, c.cfg.NodeID, shards, c.InFlight, c.byTwin, c.cfg.ForeignAfter, c.cfg.ResolveTimeout)
 	if res.Twin > 0 {
 		c.log.Error("twopc: another process runs with this node_id: its prepared transactions were left alone; give every node that uses these shards its own node_id",
 			"node_id", c.cfg.NodeID, "prepared", res.Twin)

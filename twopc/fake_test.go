@@ -32,6 +32,10 @@ type fakeShard struct {
 	resolved []string // "commit <gid>" / "rollback <gid>", in order
 	listErr  error
 	connErr  error
+	// hangList and hangResolve make listing, or COMMIT/ROLLBACK
+	// PREPARED, wait until the caller's context ends: a server that
+	// keeps the connection open without answering.
+	hangList, hangResolve bool
 }
 
 func newShard(id string) *fakeShard {
@@ -67,6 +71,13 @@ func (s *fakeShard) access() twopc.ShardAccess {
 	return twopc.ShardAccess{
 		ID: s.id,
 		List: func(ctx context.Context) ([]twopc.Prepared, error) {
+			s.mu.Lock()
+			hang := s.hangList
+			s.mu.Unlock()
+			if hang {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			if s.listErr != nil {
@@ -124,6 +135,13 @@ func (c *session) Exec(ctx context.Context, sql string) (string, error) {
 	c.calls = append(c.calls, sql)
 	if err := ctx.Err(); err != nil {
 		return "", err
+	}
+	c.shard.mu.Lock()
+	hang := c.shard.hangResolve && strings.Contains(sql, " PREPARED ")
+	c.shard.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return "", ctx.Err()
 	}
 	for _, f := range c.fail {
 		if !strings.HasPrefix(sql, f.prefix) {

@@ -62,16 +62,22 @@ type Result struct {
 // log. inFlight (may be nil) reports gids a coordinator in this process is
 // committing right now; they are skipped, because their missing decision
 // may be about to be written. Errors for one shard or gid do not stop the
-// others; they come back joined, and what was done is in the Result.
+// others; they come back joined, and what was done is in the Result. Each
+// operation on a shard gets 30 s: a shard that keeps its connections open
+// without answering holds back only its own prepared transactions.
 func Recover(ctx context.Context, log DecisionLog, nodeID string, shards []ShardAccess, inFlight func(gid string) bool) (Result, error) {
-	return recoverShards(ctx, log, nodeID, shards, inFlight, nil, 0)
+	return recoverShards(ctx, log, nodeID, shards, inFlight, nil, 0, defaultResolveTimeout)
 }
+
+// defaultResolveTimeout bounds a phase of a commit, and each recovery
+// operation on a shard.
+const defaultResolveTimeout = 30 * time.Second
 
 // recoverShards is Recover that, with a shared log (Aborter) and
 // foreignAfter > 0, also settles other nodes' prepared transactions older
 // than foreignAfter. twin (may be nil) reports gids of nodeID that
 // another live process made (Coordinator.byTwin); they are left alone.
-func recoverShards(ctx context.Context, log DecisionLog, nodeID string, shards []ShardAccess, inFlight, twin func(gid string) bool, foreignAfter time.Duration) (Result, error) {
+func recoverShards(ctx context.Context, log DecisionLog, nodeID string, shards []ShardAccess, inFlight, twin func(gid string) bool, foreignAfter, opTimeout time.Duration) (Result, error) {
 	var res Result
 	aborter, shared := log.(Aborter)
 	if err := CheckNodeID(nodeID); err != nil {
@@ -90,14 +96,20 @@ func recoverShards(ctx context.Context, log DecisionLog, nodeID string, shards [
 	held := make(map[string]bool)
 	listedAll := true
 	for _, sh := range shards {
-		list, err := sh.List(ctx)
+		// Every operation on the shard is bounded: one that hangs (a
+		// COMMIT PREPARED waiting for a synchronous standby that is
+		// gone, a server that stopped answering) must not stop recovery
+		// of the other shards, pass after pass.
+		lctx, cancel := context.WithTimeout(ctx, opTimeout)
+		list, err := sh.List(lctx)
+		cancel()
 		if err != nil {
 			listedAll = false
 			errs = append(errs, fmt.Errorf("twopc: recovery: listing prepared transactions on shard %s: %w", sh.ID, err))
 			continue
 		}
 		conns := make(map[[2]string]Conn)
-		for _, p := range list {
+		for i, p := range list {
 			node, created, ok := ParseGID(p.GID)
 			if !ok {
 				res.Foreign++
@@ -129,17 +141,27 @@ func recoverShards(ctx context.Context, log DecisionLog, nodeID string, shards [
 				errs = append(errs, fmt.Errorf("twopc: recovery: decision for %s: %w", p.GID, err))
 				continue
 			}
-			done, err := resolve(ctx, sh, conns, p, commit)
+			rctx, cancel := context.WithTimeout(ctx, opTimeout)
+			done, err := resolve(rctx, sh, conns, p, commit)
+			timedOut := rctx.Err() != nil && ctx.Err() == nil
+			cancel()
 			if err != nil {
 				held[p.GID] = true
 				errs = append(errs, err)
 			} else if done {
 				res.Resolved = append(res.Resolved, Resolution{Shard: sh.ID, GID: p.GID, Commit: commit})
 			}
+			if timedOut {
+				// The shard hangs: its other gids wait for the next
+				// pass rather than 30 s each now.
+				for _, q := range list[i+1:] {
+					held[q.GID] = true
+				}
+				errs = append(errs, fmt.Errorf("twopc: recovery: shard %s did not answer within %s; its other prepared transactions wait for the next pass", sh.ID, opTimeout))
+				break
+			}
 		}
-		for _, c := range conns {
-			c.Close(ctx)
-		}
+		closeConns(ctx, conns, opTimeout)
 	}
 	// Forgetting a decision needs proof that no participant still waits
 	// for it, and a shard that could not be listed gives none.
@@ -156,6 +178,16 @@ func recoverShards(ctx context.Context, log DecisionLog, nodeID string, shards [
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// closeConns closes recovery's connections to a shard, each within
+// timeout (a hung server must not hold the pass here either).
+func closeConns(ctx context.Context, conns map[[2]string]Conn, timeout time.Duration) {
+	for _, c := range conns {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		c.Close(cctx)
+		cancel()
+	}
 }
 
 // resolve runs COMMIT or ROLLBACK PREPARED for p on a connection to its

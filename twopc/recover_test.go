@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,6 +188,71 @@ func TestRecoverer(t *testing.T) {
 	if _, err := r.RunOnce(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("RunOnce after cancel = %v", err)
 	}
+}
+
+// A shard that hangs holds back only its own prepared transactions, for
+// one bounded operation per pass; the other shard is settled in the same
+// pass, and decisions the hung shard may still need are kept.
+func TestRecoverHungShard(t *testing.T) {
+	cases := []struct {
+		name    string
+		hang    func(s *fakeShard)
+		wantErr string
+	}{
+		{name: "listing hangs", hang: func(s *fakeShard) { s.hangList = true }, wantErr: "listing prepared transactions on shard s1"},
+		{name: "COMMIT PREPARED hangs", hang: func(s *fakeShard) { s.hangResolve = true }, wantErr: "shard s1 did not answer within"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			log := newMemLog()
+			c, err := twopc.NewCoordinator(twopc.Config{NodeID: "n1", Log: log, ResolveTimeout: 200 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s1, s2 := newShard("s1"), newShard("s2")
+			a, b, d := c.NewGID(), c.NewGID(), c.NewGID()
+			for _, g := range []string{a, b} {
+				s1.prepare(g)
+				s2.prepare(g)
+				log.decide(g)
+			}
+			s2.prepare(d) // undecided: rolled back
+			tc.hang(s1)
+
+			started := time.Now()
+			res, err := c.Recover(context.Background(), []twopc.ShardAccess{s1.access(), s2.access()})
+			if took := time.Since(started); took > 5*time.Second {
+				t.Fatalf("the pass took %s with a 200ms bound per operation", took)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Recover error %v, want one containing %q", err, tc.wantErr)
+			}
+			want := []twopc.Resolution{{Shard: "s2", GID: a, Commit: true}, {Shard: "s2", GID: b, Commit: true}, {Shard: "s2", GID: d}}
+			slices.SortFunc(want, func(x, y twopc.Resolution) int { return strings.Compare(x.GID, y.GID) })
+			if !slices.Equal(res.Resolved, want) {
+				t.Fatalf("Resolved %+v, want %+v", res.Resolved, want)
+			}
+			if len(res.Forgotten) != 0 {
+				t.Fatalf("forgot %q while s1 still holds them", res.Forgotten)
+			}
+			if got := s1.gids(); !slices.Equal(got, sortedGIDs(a, b)) {
+				t.Fatalf("s1 holds %q", got)
+			}
+			// Once it answers again, the next pass finishes.
+			s1.mu.Lock()
+			s1.hangList, s1.hangResolve = false, false
+			s1.mu.Unlock()
+			res, err = c.Recover(context.Background(), []twopc.ShardAccess{s1.access(), s2.access()})
+			if err != nil || len(s1.gids()) != 0 || len(res.Forgotten) != 2 {
+				t.Fatalf("second pass: %+v, %v; s1 holds %q", res, err, s1.gids())
+			}
+		})
+	}
+}
+
+func sortedGIDs(gids ...string) []string {
+	slices.Sort(gids)
+	return gids
 }
 
 func TestRecovererConfig(t *testing.T) {
