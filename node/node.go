@@ -79,6 +79,9 @@ type Options struct {
 	// TwoPhaseHooks stop two-phase commit at its crash points (fault
 	// injection in tests).
 	TwoPhaseHooks twopc.Hooks
+	// TwoPhaseResolveTimeout replaces twopc's ResolveTimeout (30 s), so
+	// tests of a shard that hangs need not wait that long.
+	TwoPhaseResolveTimeout time.Duration
 	// Version is what SHOW VERSION reports ("dev" when unset).
 	Version string
 }
@@ -130,7 +133,7 @@ func New(cfg *config.Config, opts Options) (*Node, error) {
 		httpClient: &http.Client{Timeout: 30 * time.Second}, mapReady: make(chan struct{})}
 	n.decisionsDone = newDoneBatcher(n)
 	coordinator, err := twopc.NewCoordinator(twopc.Config{NodeID: cfg.NodeID, Log: raftDecisions{n}, Logger: log,
-		Hooks: opts.TwoPhaseHooks, ForeignAfter: foreignAfter})
+		Hooks: opts.TwoPhaseHooks, ForeignAfter: foreignAfter, ResolveTimeout: opts.TwoPhaseResolveTimeout})
 	if err != nil {
 		return nil, err
 	}
