@@ -170,13 +170,7 @@ func (f *fleet) admin(ctx context.Context, n *proxyNode, args ...string) (string
 
 func TestClusterLifecycle(t *testing.T) {
 	ctx := testenv.TestCtx(t, 6*time.Minute)
-	for _, sh := range cluster.Shards {
-		conn := testenv.Connect(t, ctx, testenv.DirectURL(cluster, sh.Primary, testenv.AppUser, testenv.AppPassword))
-		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS pairs; CREATE TABLE pairs (k bigint PRIMARY KEY, v int)"); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close(ctx)
-	}
+	testenv.ExecOnPrimaries(t, ctx, cluster, "DROP TABLE IF EXISTS pairs; CREATE TABLE pairs (k bigint PRIMARY KEY, v int)")
 	f := newFleet(t)
 	// Every node may die by its own hand after PREPARE; only the leader
 	// is ever asked to commit a two-shard write.

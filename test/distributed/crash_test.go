@@ -31,13 +31,7 @@ const crashes = 100
 func TestCrashBetweenPrepareAndCommit(t *testing.T) {
 	ctx := testenv.TestCtx(t, 8*time.Minute)
 	bin := testenv.BuildBinary(t)
-	for _, sh := range cluster.Shards {
-		conn := testenv.Connect(t, ctx, testenv.DirectURL(cluster, sh.Primary, testenv.AppUser, testenv.AppPassword))
-		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS pairs; CREATE TABLE pairs (k bigint PRIMARY KEY, txn int NOT NULL)"); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close(ctx)
-	}
+	testenv.ExecOnPrimaries(t, ctx, cluster, "DROP TABLE IF EXISTS pairs; CREATE TABLE pairs (k bigint PRIMARY KEY, txn int NOT NULL)")
 	yaml := crashConfig()
 	dataDir := filepath.Join(t.TempDir(), "data")
 	keys := keysOnShards()

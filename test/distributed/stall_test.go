@@ -30,13 +30,7 @@ import (
 // used again, and the proxy goes on serving the shard.
 func TestCommitPreparedAnswerStalls(t *testing.T) {
 	ctx := testenv.TestCtx(t, 2*time.Minute)
-	for _, sh := range cluster.Shards {
-		conn := testenv.Connect(t, ctx, testenv.DirectURL(cluster, sh.Primary, testenv.AppUser, testenv.AppPassword))
-		if _, err := conn.Exec(ctx, "DROP TABLE IF EXISTS stalled; CREATE TABLE stalled (k bigint PRIMARY KEY)"); err != nil {
-			t.Fatal(err)
-		}
-		conn.Close(ctx)
-	}
+	testenv.ExecOnPrimaries(t, ctx, cluster, "DROP TABLE IF EXISTS stalled; CREATE TABLE stalled (k bigint PRIMARY KEY)")
 	relay := startStallRelay(t, cluster.Shards[1].Primary.Addr(), "COMMIT PREPARED", stallMode{once: true})
 	cfg := testenv.Config(cluster)
 	cfg.Shards[1].Primary = relay.addr()

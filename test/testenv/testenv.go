@@ -61,6 +61,19 @@ func Config(c *localpg.Cluster) *config.Config {
 	return cfg
 }
 
+// ExecOnPrimaries runs sql as the app user on every shard's primary,
+// directly (a test's tables, before the proxy routes to them).
+func ExecOnPrimaries(tb testing.TB, ctx context.Context, c *localpg.Cluster, sql string) {
+	tb.Helper()
+	for _, sh := range c.Shards {
+		conn := Connect(tb, ctx, DirectURL(c, sh.Primary, AppUser, AppPassword))
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			tb.Fatalf("shard %s: %s: %v", sh.ID, sql, err)
+		}
+		conn.Close(ctx)
+	}
+}
+
 // StartNode starts a proxy node for one test and stops it at cleanup.
 func StartNode(tb testing.TB, cfg *config.Config, opts node.Options) *node.Node {
 	tb.Helper()
