@@ -43,46 +43,35 @@ const (
 	dataDirLockTimeout = 2 * time.Second
 )
 
-// raftLog is the opened log and stable store with the lock that keeps a
-// second process out of the same data directory.
+// raftLog is a raft-wal log (and stable store) with the metadata database
+// it was opened with and, for the store's own log, the lock that keeps a
+// second process out of the data directory. raft-wal v0.4.0's Close
+// leaves its metadata database (a bbolt file) open and flocked, and bbolt
+// waits for that lock without a timeout: a store reopened in the same
+// process would hang. So the database is ours to close.
 type raftLog struct {
-	*walLog
-	lock *os.File
-}
-
-// Close closes the log and then releases the data directory.
-func (l *raftLog) Close() error {
-	err := l.walLog.Close()
-	if cerr := l.lock.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("metadata: releasing the data directory lock: %w", cerr)
-	}
-	return err
-}
-
-// walLog is a raft-wal log with the metadata database it was opened with.
-// raft-wal v0.4.0's Close leaves its metadata database (a bbolt file) open
-// and flocked, and bbolt waits for that lock without a timeout: a store
-// reopened in the same process would hang. So the database is ours to
-// close.
-type walLog struct {
 	*raftwal.WAL
 	meta *metadb.BoltMetaDB
+	lock *os.File // nil for the migration's copy
 }
 
-func (l *walLog) Close() error {
-	err := l.WAL.Close()
-	if cerr := l.meta.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("metadata: closing the raft log's metadata: %w", cerr)
+// Close closes the log, its metadata, and then releases the data directory.
+func (l *raftLog) Close() error {
+	errs := []error{l.WAL.Close()}
+	if err := l.meta.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("metadata: closing the raft log's metadata: %w", err))
 	}
-	return err
+	if l.lock != nil {
+		if err := l.lock.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("metadata: releasing the data directory lock: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// openRaftLog locks dir, migrates a raft-boltdb log found there, and opens
-// the raft-wal log.
+// openRaftLog locks dir (which exists), migrates a raft-boltdb log found
+// there, and opens the raft-wal log.
 func openRaftLog(ctx context.Context, dir string, segmentBytes int, logger *slog.Logger) (*raftLog, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("metadata: creating the data directory: %w", err)
-	}
 	lock, err := lockDataDir(ctx, dir)
 	if err != nil {
 		return nil, err
@@ -98,14 +87,15 @@ func openRaftLog(ctx context.Context, dir string, segmentBytes int, logger *slog
 	if err := os.MkdirAll(walDir, 0o700); err != nil {
 		return fail(fmt.Errorf("metadata: creating the raft log directory: %w", err))
 	}
-	w, err := openWAL(walDir, segmentBytes, logger)
+	l, err := openWAL(walDir, segmentBytes, logger)
 	if err != nil {
 		return fail(err)
 	}
-	return &raftLog{walLog: w, lock: lock}, nil
+	l.lock = lock
+	return l, nil
 }
 
-func openWAL(dir string, segmentBytes int, logger *slog.Logger) (*walLog, error) {
+func openWAL(dir string, segmentBytes int, logger *slog.Logger) (*raftLog, error) {
 	if segmentBytes <= 0 {
 		segmentBytes = walSegmentSize
 	}
@@ -116,7 +106,7 @@ func openWAL(dir string, segmentBytes int, logger *slog.Logger) (*walLog, error)
 		_ = meta.Close()
 		return nil, fmt.Errorf("metadata: opening the raft log in %s: %w", dir, err)
 	}
-	return &walLog{WAL: w, meta: meta}, nil
+	return &raftLog{WAL: w, meta: meta}, nil
 }
 
 // lockDataDir takes an exclusive flock on dir/LOCK, waiting up to
